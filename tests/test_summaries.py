@@ -1,0 +1,64 @@
+"""What a run writes, read back with TensorBoard's own event reader."""
+
+import numpy as np
+import pytest
+import tensorflow as tf
+from tensorboard.plugins.histogram import summary_v2 as tb_histogram
+from tensorboard.util import tensor_util
+
+from xor_tf import config as config_lib
+from xor_tf import events
+from xor_tf import summaries
+from xor_tf import training
+
+EXPECTED_TAGS = {
+    "deep": {"loss", "accuracy",
+             *(f"weights/layer{i}/{v}" for i in range(1, 5) for v in ("kernel", "bias")),
+             "activations/layer1", "activations/layer2", "activations/layer3",
+             "activations/output"},
+    "concat": {"loss", "accuracy",
+               *(f"weights/unit{i}/{v}" for i in range(1, 4) for v in ("kernel", "bias")),
+               "activations/unit1", "activations/unit2", "activations/output"},
+    "logistic": {"loss", "accuracy", "weights/layer1/kernel", "weights/layer1/bias",
+                 "activations/output"},
+}
+EXPECTED_TAGS["keras"] = EXPECTED_TAGS["deep"]
+
+
+def train_into(tmp_path, **kw):
+  config = config_lib.Config(**kw)
+  writer = tf.summary.create_file_writer(str(tmp_path))
+  result = training.train(config, writer=writer)
+  writer.close()
+  return result, events.read(str(tmp_path))
+
+
+@pytest.mark.parametrize("arch", sorted(EXPECTED_TAGS))
+def test_exact_tags_and_steps(tmp_path, arch):
+  result, written = train_into(tmp_path, arch=arch, steps=250, log_every=100)
+  assert set(written) == EXPECTED_TAGS[arch]
+  for tag, entries in written.items():
+    assert [step for step, _ in entries] == [0, 100, 200, 250], tag
+  assert [float(v) for _, v in written["loss"]] == pytest.approx(result.history["loss"])
+  assert len(tf.io.gfile.glob(str(tmp_path / "events.out.tfevents.*"))) == 1
+
+
+def test_histograms_are_tensorboards_and_show_the_final_weights(tmp_path):
+  from xor_tf import models
+  config = config_lib.Config(arch="nn", steps=30, log_every=10)
+  _, written = train_into(tmp_path, arch="nn", steps=30, log_every=10)
+  step0 = dict(written["weights/layer1/kernel"])[0]
+  initial = models.build(config).params["layer1/kernel"].numpy()  # the seed decides it
+  expected = tensor_util.make_ndarray(tb_histogram.histogram_pb("t", initial).value[0].tensor)
+  np.testing.assert_allclose(step0, expected, rtol=1e-6)
+  output = dict(written["activations/output"])[30]
+  assert output.shape == (summaries.BUCKETS, 3) and output[:, 2].sum() == 4
+
+
+@pytest.mark.parametrize("values", [np.random.RandomState(0).randn(37), np.full(5, 0.25),
+                                    np.array([1.0, 2.0])])
+def test_bucket_layout_matches_tensorboard(values):
+  ours = summaries.histogram_buckets(tf.constant(values, tf.float32)).numpy()
+  theirs = tensor_util.make_ndarray(
+      tb_histogram.histogram_pb("t", values.astype(np.float32)).value[0].tensor)
+  np.testing.assert_allclose(ours, theirs, rtol=1e-6, atol=1e-12)

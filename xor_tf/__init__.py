@@ -1,0 +1,1 @@
+"""xor_tf: how a neural network learns XOR, in TensorFlow 2 and TensorBoard."""

@@ -1,0 +1,101 @@
+"""What a run is: the `Config` of plain values and the checks on it (no TensorFlow here)."""
+
+import dataclasses
+import math
+import re
+
+# The architecture of each name: its hidden widths, or None where the shape is fixed.
+ARCHS = ("logistic", "concat", "nn", "deep", "keras")
+DEFAULT_HIDDEN = {"nn": (2,), "deep": (10, 10, 10), "keras": (10, 10, 10)}
+OPTIMIZERS = ("adam", "sgd")
+LOSSES = ("bce", "mse")
+INITS = ("glorot", "normal", "uniform")
+
+
+@dataclasses.dataclass(frozen=True)
+class Config:
+  """Everything that decides a run's numbers. The CLI builds one from flags; tests build their own."""
+
+  arch: str = "deep"
+  hidden: tuple = ()  # () means the architecture's own hidden widths
+  steps: int = 2000
+  learning_rate: float = 0.05
+  optimizer: str = "adam"
+  loss: str = "bce"
+  init: str = "glorot"
+  seed: int = 0
+  log_every: int = 100
+
+  @property
+  def widths(self):
+    """Hidden widths of the network, or () for `logistic` and `concat`."""
+    return tuple(self.hidden) or DEFAULT_HIDDEN.get(self.arch, ())
+
+  @property
+  def shape(self):
+    """The network's layer sizes as the notebooks write them, e.g. '2-10-10-10-1'."""
+    if self.arch == "concat":
+      return "2-(1+1)-1"
+    return "-".join(str(n) for n in (2, *self.widths, 1))
+
+
+def expected_one_of(what, received, choices):
+  return f"Unknown {what} {received!r}; expected one of: {', '.join(sorted(choices))}."
+
+
+def parse_hidden(text):
+  """Parses '--hidden' ('3,3') into a tuple of widths; '' gives ().
+
+  Raises:
+    ValueError: with a one-line message if any width is not a positive integer.
+  """
+  if text is None or str(text).strip() == "":
+    return ()
+  parts = [p.strip() for p in str(text).split(",")]
+  if not all(re.fullmatch(r"[0-9]+", p) and int(p) > 0 for p in parts):
+    raise ValueError(
+        f"--hidden expects comma-separated positive integers such as 3,3; received {text!r}.")
+  return tuple(int(p) for p in parts)
+
+
+def check_run_name(name):
+  """Raises ValueError unless `name` can be one directory's name inside --logdir."""
+  if name is None:
+    return
+  if not name or name in (".", "..") or "/" in name or "\\" in name or ".." in name:
+    raise ValueError(
+        "--run_name expects a non-empty directory name without path separators or '..'; "
+        f"received {name!r}.")
+
+
+def check(config):
+  """Checks a Config's values together.
+
+  Raises:
+    ValueError: with a one-line message saying what was expected and what was received.
+  """
+  c = config
+  if c.arch not in ARCHS:
+    raise ValueError(expected_one_of("arch", c.arch, ARCHS))
+  if c.optimizer not in OPTIMIZERS:
+    raise ValueError(expected_one_of("optimizer", c.optimizer, OPTIMIZERS))
+  if c.loss not in LOSSES:
+    raise ValueError(expected_one_of("loss", c.loss, LOSSES))
+  if c.init not in INITS:
+    raise ValueError(expected_one_of("init", c.init, INITS))
+  if not (isinstance(c.learning_rate, (int, float)) and math.isfinite(c.learning_rate)
+          and c.learning_rate > 0):
+    raise ValueError(f"learning_rate expects a finite number > 0; received {c.learning_rate!r}.")
+  for name in ("steps", "log_every"):
+    value = getattr(c, name)
+    if not isinstance(value, int) or value <= 0:
+      raise ValueError(f"{name} expects an integer > 0; received {value!r}.")
+  if not isinstance(c.seed, int) or c.seed < 0:
+    raise ValueError(f"seed expects an integer >= 0; received {c.seed!r}.")
+  if c.hidden and c.arch not in DEFAULT_HIDDEN:
+    raise ValueError(
+        f"--hidden is expected only with --arch=nn, deep or keras; received "
+        f"--hidden={','.join(map(str, c.hidden))} with --arch={c.arch}, whose shape is fixed.")
+  if any((not isinstance(w, int)) or w <= 0 for w in c.hidden):
+    raise ValueError(f"hidden expects positive integer widths; received {c.hidden!r}.")
+  return config

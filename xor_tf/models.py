@@ -1,0 +1,146 @@
+"""The networks: small tf.Modules of tf.Variables, and a Keras Sequential that keeps the same contract.
+
+Every network has `params`, an ordered dict from names like 'layer1/kernel' to variables, and
+`apply(params, x)`, a pure function of tensors returning `(logits, activations)`: the logits of
+the output unit and a dict from layer name to that layer's activations, ending with 'output'
+(the probabilities). The train loop differentiates `apply` with respect to `params`, carries
+the parameters as loop values, and logs every activation without a second forward pass.
+"""
+
+import math
+
+import tensorflow as tf
+
+from xor_tf import config as config_lib
+from xor_tf import tags
+
+
+def dense(x, kernel, bias):
+  """x @ kernel + bias, written as multiply and reduce_sum.
+
+  For these tiny shapes XLA runs this form several times faster than a matmul. Leading axes
+  broadcast, so a stack of networks (kernel [models, in, out]) works unchanged.
+  """
+  return tf.reduce_sum(x[..., :, :, None] * kernel[..., None, :, :], axis=-2) + bias[..., None, :]
+
+
+def initial_value(shape, init, seed, index, *, is_bias):
+  """One parameter's initial value, a pure function of (init, seed, index).
+
+  'normal' is the notebooks' tf.random.normal for weights and biases alike; 'uniform' is
+  notebook 000's uniform(-1, 1) weights with zero biases; 'glorot' is Keras' default,
+  Glorot-uniform weights with zero biases.
+  """
+  rng_seed = tf.constant([seed, index], tf.int64)
+  if init == "normal":
+    return tf.random.stateless_normal(shape, seed=rng_seed)
+  if is_bias:
+    return tf.zeros(shape)
+  limit = 1.0 if init == "uniform" else math.sqrt(6.0 / (shape[0] + shape[1]))
+  return tf.random.stateless_uniform(shape, seed=rng_seed, minval=-limit, maxval=limit)
+
+
+class Network(tf.Module):
+  """Layers of sigmoid units. `units` lists (layer name, inputs it reads, width) in order."""
+
+  def __init__(self, units, *, init, seed, name=None):
+    super().__init__(name=name)
+    self.units = units
+    self.params = {}
+    sizes = {"x": 2}
+    for layer, source, width in units:
+      fan_in = sum(sizes[s] for s in source)
+      sizes[layer] = width
+      for var, shape in (("kernel", [fan_in, width]), ("bias", [width])):
+        key = tags.param_name(layer, var)
+        value = initial_value(shape, init, seed, len(self.params), is_bias=var == "bias")
+        self.params[key] = tf.Variable(value, name=key.replace("/", "_"))
+
+  def apply(self, params, x):
+    values = {"x": x}
+    logits = None
+    for i, (layer, source, _) in enumerate(self.units):
+      inputs = tf.concat([values[s] for s in source], axis=-1) if len(source) > 1 else values[source[0]]
+      z = dense(inputs, params[f"{layer}/kernel"], params[f"{layer}/bias"])
+      if i == len(self.units) - 1:
+        logits = z
+      else:
+        values[layer] = tf.sigmoid(z)
+    activations = {k: v for k, v in values.items() if k != "x"}
+    activations[tags.OUTPUT] = tf.sigmoid(logits)
+    return logits, activations
+
+  def __call__(self, x):
+    return self.apply(self.params, x)
+
+  def __repr__(self):
+    return f"Network({', '.join(f'{n}:{w}' for n, _, w in self.units)})"
+
+
+def mlp_units(widths):
+  """The units of a 2-w1-...-wk-1 sigmoid MLP: layer1 reads x, each next layer the previous one."""
+  names = [f"layer{i + 1}" for i in range(len(widths) + 1)]
+  sources = ["x"] + names[:-1]
+  return [(n, (s,), w) for n, s, w in zip(names, sources, (*widths, 1))]
+
+
+# The lecture's NN1 and NN2 read the inputs; NN3 reads both of their outputs, concatenated.
+CONCAT_UNITS = [("unit1", ("x",), 1), ("unit2", ("x",), 1), ("unit3", ("unit1", "unit2"), 1)]
+
+
+class KerasNetwork(tf.Module):
+  """A keras.Sequential of sigmoid Dense layers, trained through the same `apply` contract.
+
+  The last Dense layer gives logits and a separate Activation layer the probabilities, so the
+  loss can be computed stably from logits and `model.fit` can still use the plain model.
+  Initial values are the hand-built networks' for the same init and seed, so `keras` and
+  `deep` start from the same weights.
+  """
+
+  def __init__(self, widths, *, init, seed, name=None):
+    super().__init__(name=name)
+    import keras  # pylint: disable=g-import-not-at-top
+
+    units = mlp_units(widths)
+    layers = [keras.Input((2,))]
+    for layer, _, width in units[:-1]:
+      layers.append(keras.layers.Dense(width, activation="sigmoid", name=layer))
+    layers.append(keras.layers.Dense(1, name=units[-1][0]))
+    layers.append(keras.layers.Activation("sigmoid", name=tags.OUTPUT))
+    self.model = keras.Sequential(layers, name="xor_keras")
+    self.params = {}
+    for layer in self.model.layers:
+      for v in layer.trainable_variables:
+        key = tags.param_name(layer.name, v.name)
+        v.assign(initial_value(v.shape, init, seed, len(self.params), is_bias=v.name == "bias"))
+        self.params[key] = v
+
+  def apply(self, params, x):
+    *hidden, logits_layer, output_layer = self.model.layers
+    h = x
+    activations = {}
+    for layer in hidden:
+      h = activations[layer.name] = self._call(layer, params, h)
+    logits = self._call(logits_layer, params, h)
+    activations[tags.OUTPUT] = self._call(output_layer, params, logits)
+    return logits, activations
+
+  @staticmethod
+  def _call(layer, params, h):
+    weights = [params[tags.param_name(layer.name, v.name)] for v in layer.trainable_variables]
+    return layer.stateless_call(weights, [], h)[0]
+
+  def __call__(self, x):
+    return self.apply(self.params, x)
+
+
+def build(config):
+  """The network that `config` names, with its initial weights drawn from `config.seed`."""
+  c = config_lib.check(config)
+  if c.arch == "logistic":
+    return Network(mlp_units(()), init=c.init, seed=c.seed, name="logistic")
+  if c.arch == "concat":
+    return Network(CONCAT_UNITS, init=c.init, seed=c.seed, name="concat")
+  if c.arch == "keras":
+    return KerasNetwork(c.widths, init=c.init, seed=c.seed, name="keras")
+  return Network(mlp_units(c.widths), init=c.init, seed=c.seed, name=c.arch)

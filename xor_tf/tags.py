@@ -1,0 +1,25 @@
+"""TensorBoard tag names, decided once: the train loop and the Keras callback both use these."""
+
+LOSS = "loss"
+ACCURACY = "accuracy"
+OUTPUT = "output"  # the layer name of the network's output probabilities
+
+DESCRIPTIONS = {
+    LOSS: "Training loss on the four XOR points (BCE from logits, or MSE of the probabilities).",
+    ACCURACY: "Fraction of the four XOR points whose label (probability > 0.5) is right.",
+}
+
+
+def weight(param_name):
+  """'layer1/kernel' -> 'weights/layer1/kernel' (biases included: 'weights/layer1/bias')."""
+  return f"weights/{param_name}"
+
+
+def activation(layer_name):
+  """'layer1' -> 'activations/layer1'; the output probabilities are 'activations/output'."""
+  return f"activations/{layer_name}"
+
+
+def param_name(layer_name, variable_name):
+  """The name of one variable inside a network: 'layer1' and 'kernel' -> 'layer1/kernel'."""
+  return f"{layer_name}/{variable_name}"

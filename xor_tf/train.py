@@ -1,0 +1,153 @@
+"""Train one network on XOR and log it for TensorBoard: `python -m xor_tf.train --arch=deep`.
+
+Flags are parsed and checked before TensorFlow is imported, so --help and flag errors answer
+at once.
+"""
+
+import math
+import sys
+
+from absl import app
+from absl import flags
+
+from xor_tf import config as config_lib
+from xor_tf import quiet
+from xor_tf import rundir
+
+_DEFAULTS = config_lib.Config()
+
+_ARCH = flags.DEFINE_enum(
+    "arch", _DEFAULTS.arch, config_lib.ARCHS,
+    "Network to train. logistic: one sigmoid unit 2-1, the negative control that cannot learn "
+    "XOR. concat: two logistic units reading the inputs, concatenated into a third (the "
+    "lecture's NN1, NN2 -> NN3). nn: 2-2-1. deep: 2-10-10-10-1. keras: a keras.Sequential "
+    "shaped like deep, trained by the same train step. All units are sigmoid.")
+_HIDDEN = flags.DEFINE_string(
+    "hidden", "",
+    "Comma-separated hidden-layer widths, e.g. 3 for 2-3-1 or 4,2 for 2-4-2-1. Replaces the "
+    "hidden layers of --arch=nn, deep (hand-built) or keras (keras.Sequential); not allowed "
+    "with logistic or concat, whose shapes are fixed. Empty: the architecture's own.")
+_STEPS = flags.DEFINE_integer(
+    "steps", _DEFAULTS.steps, "Training steps; each is one update on all four XOR points.")
+_LEARNING_RATE = flags.DEFINE_float(
+    "learning_rate", _DEFAULTS.learning_rate, "Learning rate of the optimizer; finite and > 0.")
+_OPTIMIZER = flags.DEFINE_enum(
+    "optimizer", _DEFAULTS.optimizer, config_lib.OPTIMIZERS,
+    "adam (Keras' Adam update) or sgd (plain gradient descent, as in the notebooks).")
+_LOSS = flags.DEFINE_enum(
+    "loss", _DEFAULTS.loss, config_lib.LOSSES,
+    "bce: binary cross-entropy computed stably from logits. mse: mean squared error of the "
+    "probabilities (notebook 001).")
+_INIT = flags.DEFINE_enum(
+    "init", _DEFAULTS.init, config_lib.INITS,
+    "Initial weights. glorot: Glorot-uniform weights, zero biases (Keras' default). normal: "
+    "N(0, 1) weights and biases (the TensorFlow notebooks). uniform: uniform(-1, 1) weights, "
+    "zero biases (NumPy notebook 000).")
+_SEED = flags.DEFINE_integer(
+    "seed", _DEFAULTS.seed, "Seed of the initial weights; same flags and seed give the same "
+    "numbers on the same machine.")
+_LOGDIR = flags.DEFINE_string(
+    "logdir", "logs", "Directory that holds run directories; TensorBoard opens it.")
+_RUN_NAME = flags.DEFINE_string(
+    "run_name", None,
+    "Name of this run's directory inside --logdir (no path separators). Default: the "
+    "architecture, shape, optimizer, learning rate, loss and seed, a timestamp and a random "
+    "suffix. An existing run directory is never overwritten.")
+_LOG_EVERY = flags.DEFINE_integer(
+    "log_every", _DEFAULTS.log_every,
+    "Write summaries (loss, accuracy, histograms) at step 0, every this many steps, and at "
+    "the last step.")
+
+# Flags saved in <run dir>/flags.txt; --run_name is left out so a repeat gets a new directory.
+_SAVED_FLAGS = (_ARCH, _HIDDEN, _STEPS, _LEARNING_RATE, _OPTIMIZER, _LOSS, _INIT, _SEED,
+                _LOGDIR, _LOG_EVERY)
+
+flags.register_validator(
+    "learning_rate", lambda v: v is not None and math.isfinite(v) and v > 0,
+    message="expected a finite number > 0")
+flags.register_validator("steps", lambda v: v is not None and v > 0,
+                         message="expected an integer > 0")
+flags.register_validator("seed", lambda v: v is not None and v >= 0,
+                         message="expected an integer >= 0")
+flags.register_validator("log_every", lambda v: v is not None and v > 0,
+                         message="expected an integer > 0")
+
+
+def _hidden_ok(v):
+  config_lib.parse_hidden(v)
+  return True
+
+
+def _run_name_ok(v):
+  config_lib.check_run_name(v)
+  return True
+
+
+def _hidden_fits_arch(values):
+  config_lib.check(config_lib.Config(arch=values["arch"],
+                                     hidden=config_lib.parse_hidden(values["hidden"])))
+  return True
+
+
+def _raising(check):
+  def validator(value):
+    try:
+      return check(value)
+    except ValueError as e:
+      raise flags.ValidationError(str(e).rstrip(".")) from None
+  return validator
+
+
+flags.register_validator("hidden", _raising(_hidden_ok))
+flags.register_validator("run_name", _raising(_run_name_ok))
+flags.register_multi_flags_validator(["arch", "hidden"], _raising(_hidden_fits_arch))
+
+
+def config_from_flags():
+  return config_lib.check(config_lib.Config(
+      arch=_ARCH.value, hidden=config_lib.parse_hidden(_HIDDEN.value), steps=_STEPS.value,
+      learning_rate=_LEARNING_RATE.value, optimizer=_OPTIMIZER.value, loss=_LOSS.value,
+      init=_INIT.value, seed=_SEED.value, log_every=_LOG_EVERY.value))
+
+
+def fail(message):
+  """Prints a one-line error and exits with status 2, as absl does for bad flags."""
+  sys.stderr.write(f"xor_tf.train: error: {message}\n")
+  sys.exit(2)
+
+
+def parse_flags(argv):
+  """absl flag parsing with one-line errors instead of absl's multi-line usage message."""
+  try:
+    rest = flags.FLAGS(argv)
+  except flags.Error as e:
+    fail(str(e))
+  except SystemExit as e:
+    # absl's --help, --helpshort and --helpfull print the help and exit 1; help is not an error.
+    raise SystemExit(0 if e.code == 1 and any(a.startswith("--help") for a in argv) else e.code)
+  if len(rest) > 1:
+    fail(f"unexpected arguments {rest[1:]}; all options are --flags (see --help).")
+  return rest
+
+
+def main(argv):
+  del argv  # checked by parse_flags
+  try:
+    config = config_from_flags()
+    rundir.check_logdir(_LOGDIR.value)
+    if _RUN_NAME.value:
+      rundir.check_new(_LOGDIR.value, _RUN_NAME.value)
+  except ValueError as e:
+    fail(str(e))
+  quiet.import_tensorflow()
+  from xor_tf import experiment  # pylint: disable=g-import-not-at-top (TensorFlow: after checks)
+
+  try:
+    experiment.run(config, logdir=_LOGDIR.value, run_name=_RUN_NAME.value,
+                   flag_lines=[f"--{f.name}={f.value}" for f in _SAVED_FLAGS])
+  except FileExistsError as e:  # another process took the name since the check above
+    fail(rundir.exists_message(e.filename))
+
+
+if __name__ == "__main__":
+  app.run(main, flags_parser=parse_flags)
