@@ -34,17 +34,20 @@ def compute_loss(logits, labels, kind):
   return tf.reduce_mean(tf.square(tf.sigmoid(logits) - labels))
 
 
-def tape_gradients(apply, params, x, y, loss_kind):
-  """Loss and d(loss)/d(params) by GradientTape."""
+def tape_gradients(net, params, x, y, loss_kind):
+  """Loss and d(loss)/d(params) by GradientTape: (loss, {name: gradient})."""
   with tf.GradientTape() as tape:
     tape.watch(params)
-    loss = compute_loss(apply(params, x)[0], y, loss_kind)
+    loss = compute_loss(net.apply(params, x)[0], y, loss_kind)
   return loss, tape.gradient(loss, params)
 
 
-def train_step(net, optimizer, state, x, y, loss_kind):
-  """One training step on a state dict {'params', 'slots', 'step'} of tensors; returns the next."""
-  _, grads = tape_gradients(net.apply, state["params"], x, y, loss_kind)
+def train_step(net, optimizer, state, x, y, loss_kind, gradients=tape_gradients):
+  """One training step on a state dict {'params', 'slots', 'step'} of tensors; returns the next.
+
+  `gradients(net, params, x, y, loss_kind) -> (loss, grads)` computes the gradients.
+  """
+  _, grads = gradients(net, state["params"], x, y, loss_kind)
   params, slots = optimizer.update(state["params"], grads, state["slots"], state["step"])
   return {"params": params, "slots": slots, "step": state["step"] + 1}
 
@@ -52,9 +55,11 @@ def train_step(net, optimizer, state, x, y, loss_kind):
 class TrainLoop(tf.Module):
   """A network, its optimizer, the step counter and the summary writer, and the compiled loop."""
 
-  def __init__(self, net, optimizer, *, loss, writer=None, logs_per_chunk=1):
+  def __init__(self, net, optimizer, *, loss, writer=None, logs_per_chunk=1,
+               gradients=tape_gradients):
     super().__init__(name="train_loop")
     self.net = net
+    self.gradients = gradients
     self.optimizer = optimizer
     self.loss = loss
     self.writer = writer
@@ -91,7 +96,8 @@ class TrainLoop(tf.Module):
     def until_log(k, state, records):
       state = tf.while_loop(
           lambda s: s["step"] < log_steps[k],
-          lambda s: [train_step(self.net, self.optimizer, s, self.x, self.y, self.loss)],
+          lambda s: [train_step(self.net, self.optimizer, s, self.x, self.y, self.loss,
+                               self.gradients)],
           [state])[0]
       record = self._observe(state["params"])
       records = {tag: ta.write(k, record[tag]) for tag, ta in records.items()}
