@@ -18,12 +18,14 @@ class Config:
 
   arch: str = "deep"
   hidden: tuple = ()  # () means the architecture's own hidden widths
-  steps: int = 2000
-  learning_rate: float = 0.05
-  optimizer: str = "adam"
+  # Defaults measured over seeds 0-99 (README): plain SGD at a large rate with notebook 000's
+  # uniform(-1, 1) init solved XOR most often for the 2-2-1 shapes and always for deep.
+  steps: int = 5000
+  learning_rate: float = 5.0
+  optimizer: str = "sgd"
   loss: str = "bce"
-  init: str = "glorot"
-  seed: int = 0
+  init: str = "uniform"
+  seed: int = 1  # seed 0 is one of the 2-2-1 initialisations that get stuck (README)
   log_every: int = 100
 
   @property

@@ -30,7 +30,9 @@ _HIDDEN = flags.DEFINE_string(
 _STEPS = flags.DEFINE_integer(
     "steps", _DEFAULTS.steps, "Training steps; each is one update on all four XOR points.")
 _LEARNING_RATE = flags.DEFINE_float(
-    "learning_rate", _DEFAULTS.learning_rate, "Learning rate of the optimizer; finite and > 0.")
+    "learning_rate", _DEFAULTS.learning_rate,
+    "Learning rate of the optimizer; finite and > 0. The loss is the mean over the four points "
+    "(the notebooks sum), so 4 here equals the notebooks' 1 with SGD. For adam try 0.05.")
 _OPTIMIZER = flags.DEFINE_enum(
     "optimizer", _DEFAULTS.optimizer, config_lib.OPTIMIZERS,
     "adam (Keras' Adam update) or sgd (plain gradient descent, as in the notebooks).")
