@@ -6,6 +6,7 @@ import tensorflow as tf
 
 from xor_tf import config as config_lib
 from xor_tf import data
+from xor_tf import losses
 from xor_tf import models
 from xor_tf import training
 
@@ -23,9 +24,9 @@ def reference_loss(config):
   x, y = tf.constant(data.INPUTS), tf.constant(data.LABELS)
   for _ in range(config.steps):
     with tf.GradientTape() as tape:
-      loss = training.compute_loss(net(x)[0], y, config.loss)
+      loss = losses.compute_loss(net(x)[0], y, config.loss)
     optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables))
-  return float(training.compute_loss(net(x)[0], y, config.loss))
+  return float(losses.compute_loss(net(x)[0], y, config.loss))
 
 
 @pytest.mark.parametrize("arch", config_lib.ARCHS)

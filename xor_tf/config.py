@@ -10,6 +10,7 @@ DEFAULT_HIDDEN = {"nn": (2,), "deep": (10, 10, 10), "keras": (10, 10, 10)}
 OPTIMIZERS = ("adam", "sgd")
 LOSSES = ("bce", "mse")
 INITS = ("glorot", "normal", "uniform")
+GRADIENTS = ("tape", "manual")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -27,6 +28,7 @@ class Config:
   init: str = "uniform"
   seed: int = 1  # seed 0 is one of the 2-2-1 initialisations that get stuck (README)
   log_every: int = 100
+  gradients: str = "tape"  # or "manual": hand-written backprop (xor_tf.backprop)
 
   @property
   def widths(self):
@@ -85,6 +87,11 @@ def check(config):
     raise ValueError(expected_one_of("loss", c.loss, LOSSES))
   if c.init not in INITS:
     raise ValueError(expected_one_of("init", c.init, INITS))
+  if c.gradients not in GRADIENTS:
+    raise ValueError(expected_one_of("gradients", c.gradients, GRADIENTS))
+  if c.gradients == "manual" and c.arch == "keras":
+    raise ValueError("--gradients=manual is expected with the hand-built networks (logistic, "
+                     "concat, nn, deep); received --arch=keras, whose Keras layers use the tape.")
   if not (isinstance(c.learning_rate, (int, float)) and math.isfinite(c.learning_rate)
           and c.learning_rate > 0):
     raise ValueError(f"learning_rate expects a finite number > 0; received {c.learning_rate!r}.")

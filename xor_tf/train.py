@@ -5,9 +5,11 @@ at once.
 """
 
 import math
+import os
 import sys
 
 from absl import app
+from absl import logging
 from absl import flags
 
 from xor_tf import config as config_lib
@@ -60,9 +62,27 @@ _LOG_EVERY = flags.DEFINE_integer(
     "Write summaries (loss, accuracy, histograms) at step 0, every this many steps, and at "
     "the last step.")
 
+_GRADIENTS = flags.DEFINE_enum(
+    "gradients", _DEFAULTS.gradients, config_lib.GRADIENTS,
+    "tape: gradients by tf.GradientTape. manual: backpropagation written out by hand "
+    "(xor_tf/backprop.py, the notebooks' equations); hand-built architectures only.")
+_CHECKPOINT_EVERY = flags.DEFINE_integer(
+    "checkpoint_every", 1000,
+    "Save a checkpoint (weights, optimizer state, step) in <run dir>/checkpoints every this "
+    "many steps, at the end, and when Ctrl-C or SIGTERM stops the run.")
+_RESUME = flags.DEFINE_string(
+    "resume", None,
+    "A run directory to continue from its latest checkpoint, with the flags it was started "
+    "with; --steps (if given) sets the new total. Its summaries continue in the same "
+    "directory, each logging step written once.")
+_EXPORT = flags.DEFINE_boolean(
+    "export", False,
+    "Also write a SavedModel to <run dir>/saved_model; `python -m xor_tf.predict "
+    "--model=<run dir>/saved_model 0,1 1,1` uses it.")
+
 # Flags saved in <run dir>/flags.txt; --run_name is left out so a repeat gets a new directory.
 _SAVED_FLAGS = (_ARCH, _HIDDEN, _STEPS, _LEARNING_RATE, _OPTIMIZER, _LOSS, _INIT, _SEED,
-                _LOGDIR, _LOG_EVERY)
+                _LOGDIR, _LOG_EVERY, _GRADIENTS, _CHECKPOINT_EVERY)
 
 flags.register_validator(
     "learning_rate", lambda v: v is not None and math.isfinite(v) and v > 0,
@@ -71,6 +91,8 @@ flags.register_validator("steps", lambda v: v is not None and v > 0,
                          message="expected an integer > 0")
 flags.register_validator("seed", lambda v: v is not None and v >= 0,
                          message="expected an integer >= 0")
+flags.register_validator("checkpoint_every", lambda v: v is not None and v > 0,
+                         message="expected an integer > 0")
 flags.register_validator("log_every", lambda v: v is not None and v > 0,
                          message="expected an integer > 0")
 
@@ -86,7 +108,7 @@ def _run_name_ok(v):
 
 
 def _hidden_fits_arch(values):
-  config_lib.check(config_lib.Config(arch=values["arch"],
+  config_lib.check(config_lib.Config(arch=values["arch"], gradients=values["gradients"],
                                      hidden=config_lib.parse_hidden(values["hidden"])))
   return True
 
@@ -102,20 +124,22 @@ def _raising(check):
 
 flags.register_validator("hidden", _raising(_hidden_ok))
 flags.register_validator("run_name", _raising(_run_name_ok))
-flags.register_multi_flags_validator(["arch", "hidden"], _raising(_hidden_fits_arch))
+flags.register_multi_flags_validator(["arch", "hidden", "gradients"],
+                                     _raising(_hidden_fits_arch))
 
 
 def config_from_flags():
   return config_lib.check(config_lib.Config(
       arch=_ARCH.value, hidden=config_lib.parse_hidden(_HIDDEN.value), steps=_STEPS.value,
       learning_rate=_LEARNING_RATE.value, optimizer=_OPTIMIZER.value, loss=_LOSS.value,
-      init=_INIT.value, seed=_SEED.value, log_every=_LOG_EVERY.value))
+      init=_INIT.value, seed=_SEED.value, log_every=_LOG_EVERY.value,
+      gradients=_GRADIENTS.value))
 
 
-def fail(message):
-  """Prints a one-line error and exits with status 2, as absl does for bad flags."""
+def fail(message, status=2):
+  """Prints a one-line error and exits with `status` (2, as absl does for bad flags)."""
   sys.stderr.write(f"xor_tf.train: error: {message}\n")
-  sys.exit(2)
+  sys.exit(status)
 
 
 def parse_flags(argv):
@@ -132,23 +156,57 @@ def parse_flags(argv):
   return rest
 
 
+def resumed_flags(run_dir, argv):
+  """Re-parses the flags of the run in `run_dir`, keeping --steps from `argv` if it was given.
+
+  Raises:
+    ValueError: if run_dir is not an xor_tf run directory.
+  """
+  flagfile = os.path.join(run_dir, rundir.FLAGS_FILE)
+  if not os.path.isfile(flagfile):
+    raise ValueError(f"--resume expects an xor_tf run directory holding {rundir.FLAGS_FILE}; "
+                     f"received {run_dir!r}.")
+  given = [f"--resume={run_dir}", f"--export={_EXPORT.value}"]
+  if flags.FLAGS["steps"].present:
+    given.append(f"--steps={_STEPS.value}")
+  flags.FLAGS.unparse_flags()
+  parse_flags([argv[0], f"--flagfile={flagfile}", *given])
+
+
 def main(argv):
-  del argv  # checked by parse_flags
   try:
+    if _RESUME.value:
+      resumed_flags(_RESUME.value, argv)
     config = config_from_flags()
-    rundir.check_logdir(_LOGDIR.value)
-    if _RUN_NAME.value:
-      rundir.check_new(_LOGDIR.value, _RUN_NAME.value)
+    if not _RESUME.value:
+      rundir.check_logdir(_LOGDIR.value)
+      if _RUN_NAME.value:
+        rundir.check_new(_LOGDIR.value, _RUN_NAME.value)
   except ValueError as e:
     fail(str(e))
+  logging.set_verbosity(logging.WARNING)  # TensorFlow's saver notes are not for learners
   quiet.import_tensorflow()
   from xor_tf import experiment  # pylint: disable=g-import-not-at-top (TensorFlow: after checks)
+  from xor_tf import training  # pylint: disable=g-import-not-at-top
 
+  options = dict(checkpoint_every=_CHECKPOINT_EVERY.value, export=_EXPORT.value,
+                 flag_lines=[f"--{f.name}={f.value}" for f in _SAVED_FLAGS])
   try:
-    experiment.run(config, logdir=_LOGDIR.value, run_name=_RUN_NAME.value,
-                   flag_lines=[f"--{f.name}={f.value}" for f in _SAVED_FLAGS])
+    if _RESUME.value:
+      result = experiment.resume(config, _RESUME.value, **options)
+    else:
+      result, _ = experiment.run(config, logdir=_LOGDIR.value, run_name=_RUN_NAME.value,
+                                 **options)
   except FileExistsError as e:  # another process took the name since the check above
     fail(rundir.exists_message(e.filename))
+  except experiment.ResumeError as e:
+    fail(str(e))
+  except training.Diverged as e:
+    fail(f"the loss became non-finite at step {e.step} with --learning_rate="
+         f"{config.learning_rate:g}; expected a finite loss, so try a smaller --learning_rate "
+         "(the last finite checkpoint is kept in the run directory).", status=3)
+  if result.signal is not None:
+    sys.exit(128 + result.signal)  # 130 for Ctrl-C, 143 for SIGTERM, as shells report them
 
 
 if __name__ == "__main__":

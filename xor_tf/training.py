@@ -15,23 +15,18 @@ import time
 import numpy as np
 import tensorflow as tf
 
+from xor_tf import backprop
 from xor_tf import data
 from xor_tf import models
 from xor_tf import optim
 from xor_tf import summaries
 from xor_tf import tags
+from xor_tf.losses import compute_loss
 
 # A chunk holds up to this many logging steps, and about this many training steps, so the
 # per-call cost (~0.3 ms) is spread thin while progress and interrupts stay prompt.
 MAX_LOGS_PER_CHUNK = 64
 STEPS_PER_CHUNK = 2000
-
-
-def compute_loss(logits, labels, kind):
-  """Mean BCE computed stably from logits ('bce'), or mean squared error of the probabilities."""
-  if kind == "bce":
-    return tf.reduce_mean(tf.nn.sigmoid_cross_entropy_with_logits(labels=labels, logits=logits))
-  return tf.reduce_mean(tf.square(tf.sigmoid(logits) - labels))
 
 
 def tape_gradients(net, params, x, y, loss_kind):
@@ -43,13 +38,16 @@ def tape_gradients(net, params, x, y, loss_kind):
 
 
 def train_step(net, optimizer, state, x, y, loss_kind, gradients=tape_gradients):
-  """One training step on a state dict {'params', 'slots', 'step'} of tensors; returns the next.
+  """One training step on a state dict {'params', 'slots', 'step'} of tensors.
 
   `gradients(net, params, x, y, loss_kind) -> (loss, grads)` computes the gradients.
+
+  Returns:
+    (next state, the loss before this step's update).
   """
-  _, grads = gradients(net, state["params"], x, y, loss_kind)
+  loss, grads = gradients(net, state["params"], x, y, loss_kind)
   params, slots = optimizer.update(state["params"], grads, state["slots"], state["step"])
-  return {"params": params, "slots": slots, "step": state["step"] + 1}
+  return {"params": params, "slots": slots, "step": state["step"] + 1}, loss
 
 
 class TrainLoop(tf.Module):
@@ -65,67 +63,92 @@ class TrainLoop(tf.Module):
     self.writer = writer
     self.logs_per_chunk = logs_per_chunk
     self.step = tf.Variable(0, dtype=tf.int64, name="step")
+    # Everything the loop carries, as variables: what a checkpoint saves and a resume restores.
+    self.carried = {"params": net.params, "slots": optimizer.slots, "step": self.step}
     self.x = tf.constant(data.INPUTS)
     self.y = tf.constant(data.LABELS)
     loss_fn = lambda logits, y: compute_loss(logits, y, loss)
-    example = summaries.observe(net.apply, self._read()["params"], self.x, self.y, loss_fn)
+    self._observe = lambda params: summaries.observe(net.apply, params, self.x, self.y, loss_fn)
+    example = self._observe(self._read()["params"])
+    self.tags = list(example)
     self.metadata = {tag: summaries.metadata_for(tag) for tag in example}
     self.dtypes = {tag: value.dtype for tag, value in example.items()}
-    self._observe = lambda params: summaries.observe(net.apply, params, self.x, self.y, loss_fn)
+
+  def checkpoint(self):
+    return tf.train.Checkpoint(**self.carried)
 
   def _read(self):
-    return {
-        "params": {k: tf.convert_to_tensor(v) for k, v in self.net.params.items()},
-        "slots": {k: tf.convert_to_tensor(v) for k, v in self.optimizer.slots.items()},
-        "step": tf.convert_to_tensor(self.step),
-    }
+    return tf.nest.map_structure(tf.convert_to_tensor, self.carried)
 
   def _assign(self, state):
-    for k, v in self.net.params.items():
-      v.assign(state["params"][k])
-    for k, v in self.optimizer.slots.items():
-      v.assign(state["slots"][k])
-    self.step.assign(state["step"])
+    tf.nest.map_structure(lambda var, value: var.assign(value), self.carried, state)
 
   @tf.function(jit_compile=True)
   def _advance(self, state, log_steps, num_logs):
-    """Trains up to each of the first `num_logs` of `log_steps`, recording each logging step."""
+    """Trains up to each of the first `num_logs` of `log_steps`, recording each logging step.
+
+    Stops early at the first step whose loss is not finite.
+
+    Returns:
+      (state, records {tag: [logs_per_chunk, ...]}, how many records are real, the step whose
+      loss was not finite or -1).
+    """
     records = {tag: tf.TensorArray(dtype, size=self.logs_per_chunk)
                for tag, dtype in self.dtypes.items()}
 
-    def until_log(k, state, records):
-      state = tf.while_loop(
-          lambda s: s["step"] < log_steps[k],
-          lambda s: [train_step(self.net, self.optimizer, s, self.x, self.y, self.loss,
-                               self.gradients)],
-          [state])[0]
+    def step(state, bad):
+      new_state, loss = train_step(self.net, self.optimizer, state, self.x, self.y, self.loss,
+                                   self.gradients)
+      bad = tf.where(tf.math.is_finite(loss), bad, state["step"])
+      return new_state, bad
+
+    def until_log(k, state, records, bad):
+      state, bad = tf.while_loop(lambda s, b: (s["step"] < log_steps[k]) & (b < 0), step,
+                                 [state, bad])
       record = self._observe(state["params"])
       records = {tag: ta.write(k, record[tag]) for tag, ta in records.items()}
-      return k + 1, state, records
+      return k + 1, state, records, bad
 
-    _, state, records = tf.while_loop(
-        lambda k, *_: k < num_logs, until_log, [tf.constant(0), state, records])
-    return state, {tag: ta.stack() for tag, ta in records.items()}
+    k, state, records, bad = tf.while_loop(
+        lambda k, s, r, b: (k < num_logs) & (b < 0), until_log,
+        [tf.constant(0), state, records, tf.constant(-1, tf.int64)])
+    num_recorded = tf.where(bad < 0, k, k - 1)  # the record at a non-finite step is dropped
+    return state, {tag: ta.stack() for tag, ta in records.items()}, num_recorded, bad
 
   @tf.function
-  def train_chunk(self, log_steps, num_logs):
-    """Trains to `log_steps[num_logs - 1]`, writing summaries at each of the first `num_logs` steps.
+  def train_chunk(self, log_steps, num_logs, written_through):
+    """Trains to `log_steps[num_logs - 1]`, writing summaries at each of those logging steps.
 
     Args:
       log_steps: int64 [logs_per_chunk], increasing logging steps; entries past num_logs are
         padding.
       num_logs: int32 scalar, how many entries of log_steps are real.
+      written_through: int64 [len(self.tags)]: tag i is not written again at steps up to
+        written_through[i] (a resumed run skips what its event files already hold).
 
     Returns:
-      {tag: [logs_per_chunk] values} for the scalars loss and accuracy.
+      {'loss', 'accuracy': [logs_per_chunk] values, 'recorded': how many are real,
+       'nonfinite_step': the step whose loss was not finite, or -1}.
     """
-    state, records = self._advance(self._read(), log_steps, num_logs)
+    state, records, recorded, bad = self._advance(self._read(), log_steps, num_logs)
     self._assign(state)
     if self.writer is not None:
       with self.writer.as_default():
-        for k in tf.range(num_logs):
-          summaries.write({tag: r[k] for tag, r in records.items()}, log_steps[k], self.metadata)
-    return {tags.LOSS: records[tags.LOSS], tags.ACCURACY: records[tags.ACCURACY]}
+        for k in tf.range(recorded):
+          for i, tag in enumerate(self.tags):
+            if log_steps[k] > written_through[i]:
+              summaries.write({tag: records[tag][k]}, log_steps[k], self.metadata)
+        self.writer.flush()  # what a chunk logged survives a kill
+    return {tags.LOSS: records[tags.LOSS], tags.ACCURACY: records[tags.ACCURACY],
+            "recorded": recorded, "nonfinite_step": bad}
+
+
+class Diverged(Exception):
+  """The loss stopped being finite; `step` is the first step whose loss was NaN or infinite."""
+
+  def __init__(self, step):
+    super().__init__(step)
+    self.step = step
 
 
 def logging_steps(total_steps, log_every):
@@ -151,6 +174,9 @@ class Result:
   train_seconds: float  # time in the compiled loop after the first (compiling) call
   trained_steps: int  # steps timed in train_seconds
   trace_count: int
+  step: int = 0  # the step training stopped at (config.steps unless interrupted)
+  interrupted: bool = False
+  signal: int = None  # the signal that interrupted the run, set by xor_tf.experiment
 
   @property
   def labels(self):
@@ -161,55 +187,95 @@ class Result:
     return 1e6 * self.train_seconds / max(1, self.trained_steps)
 
 
+GRADIENTS = {"tape": tape_gradients, "manual": backprop.manual_gradients}
+
+
 def create(config, writer=None):
   """Builds the network, optimizer and loop that `config` describes (the seed decides all weights)."""
   net = models.build(config)
   optimizer = optim.Optimizer(config.optimizer, config.learning_rate, net.params)
   return TrainLoop(net, optimizer, loss=config.loss, writer=writer,
-                   logs_per_chunk=logs_per_chunk(config.log_every))
+                   logs_per_chunk=logs_per_chunk(config.log_every),
+                   gradients=GRADIENTS[config.gradients])
 
 
-def train(config, *, writer=None, on_log=None):
-  """Trains the network of `config` from its seed for config.steps steps.
+def chunks(schedule, size, start, checkpoint_every=None):
+  """Splits the logging steps after `start` into chunks of at most `size`, ending at checkpoints."""
+  out, current = [], []
+  for step in (s for s in schedule if s > start):
+    current.append(step)
+    if len(current) == size or (checkpoint_every and step % checkpoint_every == 0):
+      out.append(current)
+      current = []
+  return out + ([current] if current else [])
+
+
+def train(config, *, writer=None, on_log=None, loop=None, checkpoints=None,
+          checkpoint_every=None, should_stop=None, written_through=None):
+  """Trains the network of `config` up to config.steps steps.
 
   Args:
     config: a checked `xor_tf.config.Config`.
     writer: a tf.summary writer for the run's summaries, or None to write none.
-    on_log: called as on_log(step, loss, accuracy) after every chunk for its logging steps,
-      for progress display.
+    on_log: called as on_log(step, loss, accuracy) for each logging step, for progress display.
+    loop: a `TrainLoop` to continue (e.g. restored from a checkpoint); default: a new one.
+    checkpoints: a tf.train.CheckpointManager of `loop.checkpoint()`; saved every
+      `checkpoint_every` steps, at the end, and when stopped.
+    should_stop: polled between chunks; when it returns True training stops there.
+    written_through: {tag: step} of summaries already in the run's event files.
 
   Returns:
     A `Result`.
+
+  Raises:
+    Diverged: if the loss became non-finite; the last checkpoint saved is the last finite one.
   """
-  loop = create(config, writer)
+  loop = loop or create(config, writer)
+  start = int(loop.step.numpy())
   schedule = logging_steps(config.steps, config.log_every)
   size = loop.logs_per_chunk
-  # The first call logs step 0 alone and pays for tracing and XLA compilation; the rest are timed.
-  chunks = [schedule[:1]] + [schedule[i:i + size] for i in range(1, len(schedule), size)]
+  # A fresh run's first call logs step 0 alone and pays for tracing and compiling; the rest
+  # are timed.
+  parts = ([[0]] if start == 0 else []) + chunks(schedule, size, start, checkpoint_every)
+  through = np.array([(written_through or {}).get(tag, -1) for tag in loop.tags], np.int64)
   history = {"step": [], tags.LOSS: [], tags.ACCURACY: []}
-  train_seconds = 0.0
-  for i, chunk in enumerate(chunks):
-    padded = np.array(chunk + [chunk[-1]] * (size - len(chunk)), np.int64)
-    start = time.perf_counter()
-    out = loop.train_chunk(tf.constant(padded), tf.constant(len(chunk), tf.int32))
+  train_seconds, timed_steps, interrupted = 0.0, 0, False
+  for i, part in enumerate(parts):
+    padded = np.array(part + [part[-1]] * (size - len(part)), np.int64)
+    before = time.perf_counter()
+    out = loop.train_chunk(tf.constant(padded), tf.constant(len(part), tf.int32),
+                           tf.constant(through))
     losses, accuracies = out[tags.LOSS].numpy(), out[tags.ACCURACY].numpy()
     if i > 0:
-      train_seconds += time.perf_counter() - start
-    for k, step in enumerate(chunk):
-      history["step"].append(step)
-      history[tags.LOSS].append(float(losses[k]))
-      history[tags.ACCURACY].append(float(accuracies[k]))
+      train_seconds += time.perf_counter() - before
+      timed_steps += part[-1] - parts[i - 1][-1]
+    for k in range(int(out["recorded"])):
+      for key, value in (("step", part[k]), (tags.LOSS, float(losses[k])),
+                         (tags.ACCURACY, float(accuracies[k]))):
+        history[key].append(value)
       if on_log:
-        on_log(step, float(losses[k]), float(accuracies[k]))
+        on_log(part[k], float(losses[k]), float(accuracies[k]))
+    if int(out["nonfinite_step"]) >= 0:
+      raise Diverged(int(out["nonfinite_step"]))
+    step = int(loop.step.numpy())
+    last = step == config.steps
+    interrupted = not last and should_stop is not None and should_stop()
+    if checkpoints is not None and step > 0 and (last or interrupted or (
+        checkpoint_every and step % checkpoint_every == 0)):
+      checkpoints.save(checkpoint_number=step)
+    if interrupted:
+      break
   if writer is not None:
     writer.flush()
   _, activations = loop.net(loop.x)
   return Result(
       probabilities=activations[tags.OUTPUT].numpy().reshape(-1),
-      loss=history[tags.LOSS][-1],
-      accuracy=history[tags.ACCURACY][-1],
+      loss=history[tags.LOSS][-1] if history[tags.LOSS] else float("nan"),
+      accuracy=history[tags.ACCURACY][-1] if history[tags.ACCURACY] else float("nan"),
       history=history,
       train_seconds=train_seconds,
-      trained_steps=config.steps,
+      trained_steps=timed_steps,
       trace_count=loop.train_chunk.experimental_get_tracing_count(),
+      step=int(loop.step.numpy()),
+      interrupted=interrupted,
   )

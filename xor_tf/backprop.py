@@ -1,0 +1,145 @@
+"""Backpropagation by hand: the chain rule layer by layer, as notebooks 000 and 001 write it.
+
+Notation. Every layer computes z = input·W + b and a = σ(z), with σ the sigmoid, whose
+derivative σ'(z) = a(1 − a) needs only the activation (the notebooks' `sigmoid_derivative(a)`).
+The output layer's z are the logits and its a the probabilities. A layer's delta is dL/dz.
+N is the number of terms the loss averages: the four XOR points.
+
+  Output delta, BCE   L = −mean(y·log a + (1 − y)·log(1 − a))   dL/dz = (a − y) / N
+  Output delta, MSE   L = mean((a − y)²)                         dL/dz = 2(a − y)·a(1 − a) / N
+  Weight gradient     dL/dW = inputᵀ · delta
+  Bias gradient       dL/db = delta summed over the batch
+  Back to the input   dL/dinput = delta · Wᵀ
+  Hidden delta        delta = dL/da · a(1 − a)
+
+The notebooks leave out the 1/N (and MSE's 2), which only rescales the learning rate; here they
+stay, so these are the gradients of the loss that losses.compute_loss reports and that
+GradientTape differentiates (xor_tf.losses).
+"""
+
+import tensorflow as tf
+
+from xor_tf import config
+from xor_tf import losses
+from xor_tf import tags
+
+
+def sigmoid_derivative(a):
+  """σ'(z) from the activation a = σ(z): a(1 − a)."""
+  return a * (1 - a)
+
+
+def output_delta(probabilities, y, loss_kind):
+  """dL/dz of the output layer, for a loss that is the mean over all N output terms.
+
+  BCE: dL/dz = (a − y) / N. The σ'(z) = a(1 − a) of the output unit cancels against the
+  derivative of the log, so it never appears (notebook 000's "BCE + sigmoid" shortcut).
+  MSE: dL/dz = 2(a − y)·a(1 − a) / N, the chain rule through the square and the sigmoid.
+
+  Args:
+    probabilities: the output activations a = σ(logits).
+    y: the labels, broadcastable to `probabilities`.
+    loss_kind: 'bce' or 'mse'.
+
+  Returns:
+    A tensor shaped like `probabilities`.
+  """
+  n = tf.cast(tf.size(probabilities), probabilities.dtype)
+  if loss_kind == "bce":
+    return (probabilities - y) / n
+  return 2 * (probabilities - y) * sigmoid_derivative(probabilities) / n
+
+
+def layer_gradients(inputs, kernel, delta):
+  """The three products of one layer's backward pass, given its delta = dL/dz.
+
+  dL/dW = inputᵀ·delta, a sum over the batch of each point's outer product input[n]ᵀ delta[n];
+  dL/db = delta summed over the batch; and dL/dinput = delta·Wᵀ, which the layers that feed
+  this one continue from.
+  Leading axes broadcast, so a stack of networks (kernel [models, in, out]) works unchanged.
+
+  Args:
+    inputs: [..., N, in] what the layer read (its sources concatenated).
+    kernel: [..., in, out] the layer's W.
+    delta: [..., N, out] dL/dz of the layer.
+
+  Returns:
+    (dL/dW [..., in, out], dL/db [..., out], dL/dinput [..., N, in]).
+  """
+  # Both products are written as multiply and reduce_sum, like models.dense: for these tiny
+  # shapes XLA runs this form several times faster than a matmul or einsum (deep: ~3 µs a
+  # step against 10-15).
+  d_kernel = tf.reduce_sum(inputs[..., :, :, None] * delta[..., :, None, :], axis=-3)
+  d_bias = tf.reduce_sum(delta, axis=-2)
+  d_inputs = tf.reduce_sum(delta[..., :, None, :] * kernel[..., None, :, :], axis=-1)
+  return d_kernel, d_bias, d_inputs
+
+
+def check_network(net, loss_kind):
+  """Raises ValueError unless `net` is a hand-built Network and `loss_kind` a known loss."""
+  if not hasattr(net, "units"):
+    raise ValueError(
+        "manual_gradients expects a hand-built models.Network with `units` (arch logistic, "
+        f"concat, nn or deep); received a {type(net).__name__}, which has none (its layers are "
+        "Keras Dense layers): train it with the GradientTape gradients.")
+  if loss_kind not in config.LOSSES:
+    raise ValueError(config.expected_one_of("loss", loss_kind, config.LOSSES))
+
+
+def manual_gradients(net, params, x, y, loss_kind):
+  """Loss and d(loss)/d(params) by hand-written backpropagation: (loss, {name: gradient}).
+
+  A drop-in for training.tape_gradients. The forward pass is the network's own `apply`; the
+  backward pass walks `net.units` from the output back to the inputs:
+
+    output layer:  delta = (a − y)/N for BCE, 2(a − y)·a(1 − a)/N for MSE
+    every layer:   dL/dW = inputᵀ·delta,  dL/db = Σ_batch delta,  dL/dinput = delta·Wᵀ
+    hidden layer:  delta = dL/da · a(1 − a), where dL/da is the sum of the dL/dinput pieces
+                   of every layer that reads it
+
+  A layer that reads several sources concatenated (concat's unit3 reads [unit1, unit2]) splits
+  its dL/dinput by their widths and hands each source its own columns.
+
+  With a leading model axis on every parameter (a stack of networks) the same code runs
+  batched. The loss is then the mean over all models' terms, as losses.compute_loss takes it,
+  so each network's gradient is its own divided by the number of models.
+
+  Args:
+    net: a models.Network (logistic, concat, nn, deep, or any --hidden MLP).
+    params: {name: tensor} with the keys of net.params, e.g. 'layer1/kernel' [in, out] and
+      'layer1/bias' [out].
+    x: [N, 2] the inputs.
+    y: [N, 1] the labels.
+    loss_kind: 'bce' (from logits) or 'mse' (of the probabilities).
+
+  Returns:
+    (loss, grads): the scalar mean loss and a dict with the same keys as `params`.
+
+  Raises:
+    ValueError: if `net` has no `units` (a KerasNetwork) or `loss_kind` is unknown.
+  """
+  check_network(net, loss_kind)
+  logits, activations = net.apply(params, x)
+  values = dict(activations, x=x)
+  upstream = {}  # dL/da of each hidden layer, summed over the layers that read it
+  grads = {}
+  output_layer = net.units[-1][0]
+  for layer, sources, _ in reversed(net.units):
+    if layer == output_layer:
+      delta = output_delta(activations[tags.OUTPUT], y, loss_kind)
+    else:
+      # `units` is in forward order, so every reader of `layer` has already added its share.
+      # A layer that nothing reads (no network is built so) does not move the loss: zeros.
+      d_a = upstream.pop(layer) if layer in upstream else tf.zeros_like(values[layer])
+      delta = d_a * sigmoid_derivative(values[layer])
+    inputs = [values[s] for s in sources]
+    kernel = params[tags.param_name(layer, "kernel")]
+    d_kernel, d_bias, d_inputs = layer_gradients(
+        tf.concat(inputs, axis=-1) if len(inputs) > 1 else inputs[0], kernel, delta)
+    grads[tags.param_name(layer, "kernel")] = d_kernel
+    grads[tags.param_name(layer, "bias")] = d_bias
+    pieces = tf.split(d_inputs, [v.shape[-1] for v in inputs], axis=-1)
+    for source, d_source in zip(sources, pieces):
+      if source != "x":
+        upstream[source] = upstream[source] + d_source if source in upstream else d_source
+  return losses.compute_loss(logits, y, loss_kind), {k: grads[k] for k in params}
