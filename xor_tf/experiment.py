@@ -1,18 +1,28 @@
-"""One run from start to end: its run directory, training with summaries, and the printed report."""
+"""One run from start to end: its run directory, training with summaries and checkpoints, the report."""
 
+import contextlib
 import os
+import signal
 import sys
 
 import tensorflow as tf
 
 from xor_tf import data
+from xor_tf import events
 from xor_tf import rundir
 from xor_tf import training
 
 PROGRESS_LINES = 10  # loss lines printed during training, as the notebooks print every N steps
+CHECKPOINTS = "checkpoints"  # inside the run directory
+SAVED_MODEL = "saved_model"  # inside the run directory
 
 
-def run(config, *, logdir, run_name=None, flag_lines=(), out=sys.stdout):
+class ResumeError(ValueError):
+  """--resume named no xor_tf run, an unreadable checkpoint, or a run already at --steps."""
+
+
+def run(config, *, logdir, run_name=None, flag_lines=(), out=sys.stdout, checkpoint_every=None,
+        export=False):
   """Trains `config` into a new run directory under `logdir` and prints what the notebooks print.
 
   Args:
@@ -21,25 +31,116 @@ def run(config, *, logdir, run_name=None, flag_lines=(), out=sys.stdout):
     run_name: the run directory's name; default: named from the config plus a unique suffix.
     flag_lines: the absl flags of the run, saved as `<run dir>/flags.txt`.
     out: where the report goes.
+    checkpoint_every: save a checkpoint every this many steps (and always at the end).
+    export: also write a SavedModel to `<run dir>/saved_model`.
 
   Returns:
     (result, run_dir): a `training.Result` and the path of the run directory.
 
   Raises:
     FileExistsError: if `run_name` names an existing run.
+    training.Diverged: if the loss became non-finite (the run directory keeps what was written).
   """
   run_dir = rundir.create(logdir, run_name or rundir.default_name(config))
   rundir.write_flags(run_dir, flag_lines)
+  return _train(config, run_dir, out=out, checkpoint_every=checkpoint_every, export=export), run_dir
+
+
+def resume(config, run_dir, *, flag_lines=(), out=sys.stdout, checkpoint_every=None,
+           export=False):
+  """Continues the run in `run_dir` from its latest checkpoint up to config.steps steps.
+
+  Summaries the run's event files already hold are not written again, so every logging step
+  appears once. The run's flags.txt is rewritten with `flag_lines` (the new --steps), so that
+  repeating it trains straight to where the resumed run ends. Returns a `training.Result`.
+
+  Raises:
+    ResumeError: if run_dir has no readable checkpoint of this configuration.
+  """
+  if not tf.io.gfile.isdir(os.path.join(run_dir, CHECKPOINTS)):
+    raise ResumeError(f"--resume expects a run directory with {CHECKPOINTS}/; received {run_dir!r}.")
+  written = {tag: max(step for step, _ in entries)
+             for tag, entries in events.read(run_dir).items() if entries}
+  return _train(config, run_dir, out=out, checkpoint_every=checkpoint_every, export=export,
+                resume=True, written_through=written, flag_lines=flag_lines)
+
+
+def _train(config, run_dir, *, out, checkpoint_every, export, resume=False, written_through=None,
+           flag_lines=()):
+  loop = training.create(config)
+  manager = tf.train.CheckpointManager(loop.checkpoint(), os.path.join(run_dir, CHECKPOINTS),
+                                       max_to_keep=3)
+  if resume:  # everything is checked before anything is written
+    _restore(loop, manager, run_dir)
+    at = int(loop.step.numpy())
+    if at >= config.steps:
+      raise ResumeError(f"--resume of {run_dir!r}: the run is at step {at} already; expected "
+                        f"--steps greater than {at}, received --steps={config.steps}.")
+    rundir.write_flags(run_dir, flag_lines)
+    print(f"xor_tf: resuming {run_dir} at step {at}", file=out)
+  writer = loop.writer = tf.summary.create_file_writer(run_dir)
   print(f"xor_tf: {config.arch} ({config.shape}), {config.optimizer} learning_rate="
         f"{config.learning_rate:g}, loss={config.loss}, init={config.init}, seed={config.seed}, "
         f"{config.steps} steps", file=out, flush=True)
-  writer = tf.summary.create_file_writer(run_dir)
   try:
-    result = training.train(config, writer=writer, on_log=_progress_printer(config, out))
+    with stop_on_signals() as stop:
+      result = training.train(config, writer=writer, on_log=_progress_printer(config, out),
+                              loop=loop, checkpoints=manager, checkpoint_every=checkpoint_every,
+                              should_stop=lambda: stop.signal is not None,
+                              written_through=written_through)
   finally:
     writer.close()
+  result.signal = stop.signal
+  if export and not result.interrupted:
+    from xor_tf import export as export_lib  # pylint: disable=g-import-not-at-top
+    export_lib.save(loop.net, os.path.join(run_dir, SAVED_MODEL))
   print_report(result, run_dir, out)
-  return result, run_dir
+  if result.interrupted:
+    print(f"stopped by {signal.Signals(stop.signal).name} at step {result.step}; checkpoint saved."
+          f"\ncontinue it: python -m xor_tf.train --resume={run_dir}", file=out, flush=True)
+  return result
+
+
+def _restore(loop, manager, run_dir):
+  if manager.latest_checkpoint is None:
+    raise ResumeError(f"--resume expects a run directory with a checkpoint; received {run_dir!r}, "
+                  f"whose {CHECKPOINTS}/ holds none.")
+  try:
+    loop.checkpoint().restore(manager.latest_checkpoint).assert_existing_objects_matched()
+  except Exception as e:  # pylint: disable=broad-except (a corrupt file raises many kinds)
+    first_line = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+    raise ResumeError(f"--resume expects a readable checkpoint of this run; "
+                  f"{manager.latest_checkpoint!r} could not be restored: {first_line}") from None
+
+
+class _Stop:
+  signal = None
+
+
+@contextlib.contextmanager
+def stop_on_signals(signals=(signal.SIGINT, signal.SIGTERM)):
+  """Turns the first Ctrl-C or SIGTERM into a request to stop at the next chunk boundary.
+
+  A second one interrupts at once, as usual.
+  """
+  stop = _Stop()
+  previous = {}
+
+  def handler(signum, frame):
+    if stop.signal is not None:
+      previous_handler = previous.get(signum)
+      if callable(previous_handler):
+        previous_handler(signum, frame)
+      raise KeyboardInterrupt
+    stop.signal = signum
+
+  for s in signals:
+    previous[s] = signal.signal(s, handler)
+  try:
+    yield stop
+  finally:
+    for s, h in previous.items():
+      signal.signal(s, h)
 
 
 def _progress_printer(config, out):
@@ -68,7 +169,8 @@ def print_report(result, run_dir, out=sys.stdout):
   for row in truth_table(result.probabilities):
     print(row, file=out)
   print(f"\nloss {result.loss:.6f}  accuracy {result.accuracy:.2f}", file=out)
-  print(f"training: {result.trained_steps} steps in {result.train_seconds:.3f} s, "
-        f"{result.us_per_step:.1f} µs/step", file=out)
+  if result.trained_steps:
+    print(f"training: {result.trained_steps} steps in {result.train_seconds:.3f} s, "
+          f"{result.us_per_step:.1f} µs/step", file=out)
   print(f"run directory: {run_dir}", file=out)
   print(f"open it: tensorboard --logdir {os.path.dirname(run_dir) or '.'}", file=out, flush=True)
