@@ -11,6 +11,7 @@ OPTIMIZERS = ("adam", "sgd")
 LOSSES = ("bce", "mse")
 INITS = ("glorot", "normal", "uniform")
 GRADIENTS = ("tape", "manual")
+TRAINERS = ("step", "fit")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -29,6 +30,7 @@ class Config:
   seed: int = 1  # seed 0 is one of the 2-2-1 initialisations that get stuck (README)
   log_every: int = 100
   gradients: str = "tape"  # or "manual": hand-written backprop (xor_tf.backprop)
+  trainer: str = "step"  # or "fit": keras model.fit with xor_tf.callbacks.SummaryCallback
 
   @property
   def widths(self):
@@ -92,6 +94,11 @@ def check(config):
   if c.gradients == "manual" and c.arch == "keras":
     raise ValueError("--gradients=manual is expected with the hand-built networks (logistic, "
                      "concat, nn, deep); received --arch=keras, whose Keras layers use the tape.")
+  if c.trainer not in TRAINERS:
+    raise ValueError(expected_one_of("trainer", c.trainer, TRAINERS))
+  if c.trainer == "fit" and (c.arch != "keras" or c.gradients != "tape"):
+    raise ValueError("--trainer=fit is expected with --arch=keras and --gradients=tape; received "
+                     f"--arch={c.arch} --gradients={c.gradients}.")
   if not (isinstance(c.learning_rate, (int, float)) and math.isfinite(c.learning_rate)
           and c.learning_rate > 0):
     raise ValueError(f"learning_rate expects a finite number > 0; received {c.learning_rate!r}.")

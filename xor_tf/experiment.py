@@ -57,6 +57,9 @@ def resume(config, run_dir, *, flag_lines=(), out=sys.stdout, checkpoint_every=N
   Raises:
     ResumeError: if run_dir has no readable checkpoint of this configuration.
   """
+  if config.trainer == "fit":
+    raise ResumeError(f"--resume expects a run of --trainer=step; received {run_dir!r}, a "
+                      "--trainer=fit run, which keeps no checkpoints.")
   if not tf.io.gfile.isdir(os.path.join(run_dir, CHECKPOINTS)):
     raise ResumeError(f"--resume expects a run directory with {CHECKPOINTS}/; received {run_dir!r}.")
   written = {tag: max(step for step, _ in entries)
@@ -67,6 +70,8 @@ def resume(config, run_dir, *, flag_lines=(), out=sys.stdout, checkpoint_every=N
 
 def _train(config, run_dir, *, out, checkpoint_every, export, resume=False, written_through=None,
            flag_lines=()):
+  if config.trainer == "fit":
+    return _train_with_fit(config, run_dir, out=out, export=export)
   loop = training.create(config)
   manager = tf.train.CheckpointManager(loop.checkpoint(), os.path.join(run_dir, CHECKPOINTS),
                                        max_to_keep=3)
@@ -78,10 +83,8 @@ def _train(config, run_dir, *, out, checkpoint_every, export, resume=False, writ
                         f"--steps greater than {at}, received --steps={config.steps}.")
     rundir.write_flags(run_dir, flag_lines)
     print(f"xor_tf: resuming {run_dir} at step {at}", file=out)
+  _print_header(config, out)
   writer = loop.writer = tf.summary.create_file_writer(run_dir)
-  print(f"xor_tf: {config.arch} ({config.shape}), {config.optimizer} learning_rate="
-        f"{config.learning_rate:g}, loss={config.loss}, init={config.init}, seed={config.seed}, "
-        f"{config.steps} steps", file=out, flush=True)
   try:
     with stop_on_signals() as stop:
       result = training.train(config, writer=writer, on_log=_progress_printer(config, out),
@@ -91,14 +94,38 @@ def _train(config, run_dir, *, out, checkpoint_every, export, resume=False, writ
   finally:
     writer.close()
   result.signal = stop.signal
-  if export and not result.interrupted:
-    from xor_tf import export as export_lib  # pylint: disable=g-import-not-at-top
-    export_lib.save(loop.net, os.path.join(run_dir, SAVED_MODEL))
-  print_report(result, run_dir, out)
+  _finish(result, loop.net, run_dir, out, export)
   if result.interrupted:
     print(f"stopped by {signal.Signals(stop.signal).name} at step {result.step}; checkpoint saved."
           f"\ncontinue it: python -m xor_tf.train --resume={run_dir}", file=out, flush=True)
   return result
+
+
+def _train_with_fit(config, run_dir, *, out, export):
+  from xor_tf import fit  # pylint: disable=g-import-not-at-top (Keras' fit only when asked)
+  _print_header(config, out)
+  writer = tf.summary.create_file_writer(run_dir)
+  try:
+    result, net = fit.train_with_fit(config, writer=writer, on_log=_progress_printer(config, out),
+                                     return_net=True)
+  finally:
+    writer.close()
+  _finish(result, net, run_dir, out, export)
+  return result
+
+
+def _print_header(config, out):
+  print(f"xor_tf: {config.arch} ({config.shape}), {config.optimizer} learning_rate="
+        f"{config.learning_rate:g}, loss={config.loss}, init={config.init}, seed={config.seed}, "
+        f"{config.steps} steps, trainer={config.trainer}, gradients={config.gradients}",
+        file=out, flush=True)
+
+
+def _finish(result, net, run_dir, out, export):
+  if export and not result.interrupted:
+    from xor_tf import export as export_lib  # pylint: disable=g-import-not-at-top
+    export_lib.save(net, os.path.join(run_dir, SAVED_MODEL))
+  print_report(result, run_dir, out)
 
 
 def _restore(loop, manager, run_dir):

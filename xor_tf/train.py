@@ -66,6 +66,14 @@ _GRADIENTS = flags.DEFINE_enum(
     "gradients", _DEFAULTS.gradients, config_lib.GRADIENTS,
     "tape: gradients by tf.GradientTape. manual: backpropagation written out by hand "
     "(xor_tf/backprop.py, the notebooks' equations); hand-built architectures only.")
+_TRAINER = flags.DEFINE_enum(
+    "trainer", _DEFAULTS.trainer, config_lib.TRAINERS,
+    "step: xor_tf's shared compiled train step. fit: keras model.fit with "
+    "xor_tf.callbacks.SummaryCallback, for --arch=keras only, to compare the two side by side "
+    "in TensorBoard. With fit each step is one batch of the four XOR points and one Keras "
+    "epoch is --log_every steps (the last may be shorter), run as one compiled execution "
+    "(steps_per_execution=--log_every); the loss logged at a step is Keras' mean over the "
+    "epoch that ends there. fit runs have no checkpoints.")
 _CHECKPOINT_EVERY = flags.DEFINE_integer(
     "checkpoint_every", 1000,
     "Save a checkpoint (weights, optimizer state, step) in <run dir>/checkpoints every this "
@@ -82,7 +90,7 @@ _EXPORT = flags.DEFINE_boolean(
 
 # Flags saved in <run dir>/flags.txt; --run_name is left out so a repeat gets a new directory.
 _SAVED_FLAGS = (_ARCH, _HIDDEN, _STEPS, _LEARNING_RATE, _OPTIMIZER, _LOSS, _INIT, _SEED,
-                _LOGDIR, _LOG_EVERY, _GRADIENTS, _CHECKPOINT_EVERY)
+                _LOGDIR, _LOG_EVERY, _GRADIENTS, _TRAINER, _CHECKPOINT_EVERY)
 
 flags.register_validator(
     "learning_rate", lambda v: v is not None and math.isfinite(v) and v > 0,
@@ -107,8 +115,9 @@ def _run_name_ok(v):
   return True
 
 
-def _hidden_fits_arch(values):
+def _flags_fit_together(values):
   config_lib.check(config_lib.Config(arch=values["arch"], gradients=values["gradients"],
+                                     trainer=values["trainer"],
                                      hidden=config_lib.parse_hidden(values["hidden"])))
   return True
 
@@ -124,8 +133,8 @@ def _raising(check):
 
 flags.register_validator("hidden", _raising(_hidden_ok))
 flags.register_validator("run_name", _raising(_run_name_ok))
-flags.register_multi_flags_validator(["arch", "hidden", "gradients"],
-                                     _raising(_hidden_fits_arch))
+flags.register_multi_flags_validator(["arch", "hidden", "gradients", "trainer"],
+                                     _raising(_flags_fit_together))
 
 
 def config_from_flags():
@@ -133,7 +142,7 @@ def config_from_flags():
       arch=_ARCH.value, hidden=config_lib.parse_hidden(_HIDDEN.value), steps=_STEPS.value,
       learning_rate=_LEARNING_RATE.value, optimizer=_OPTIMIZER.value, loss=_LOSS.value,
       init=_INIT.value, seed=_SEED.value, log_every=_LOG_EVERY.value,
-      gradients=_GRADIENTS.value))
+      gradients=_GRADIENTS.value, trainer=_TRAINER.value))
 
 
 def fail(message, status=2):

@@ -1,0 +1,198 @@
+"""SummaryCallback and the fit trainer: what model.fit writes, read back with TensorBoard's reader."""
+
+import os
+import subprocess
+import sys
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from conftest import REPO
+from xor_tf import callbacks
+from xor_tf import config as config_lib
+from xor_tf import data
+from xor_tf import events
+from xor_tf import fit
+from xor_tf import summaries
+from xor_tf import training
+
+# The train step's tags for the Keras model, plus the logits layer: the callback logs every
+# layer's output, and the train step treats the last Dense layer's output as logits, not an
+# activation.
+KERAS_TAGS = {"loss", "accuracy",
+              *(f"weights/layer{i}/{v}" for i in range(1, 5) for v in ("kernel", "bias")),
+              *(f"activations/layer{i}" for i in range(1, 5)), "activations/output"}
+
+
+def event_files(directory):
+  return tf.io.gfile.glob(os.path.join(str(directory), "events.out.tfevents.*"))
+
+
+def user_model():
+  """A user's functional model: default layer names, two hidden Dense layers of one shape."""
+  inputs = keras.Input((2,))
+  h = keras.layers.Dense(2, activation="tanh")(inputs)
+  h = keras.layers.Dense(2, activation="tanh")(h)  # its kernel and bias shaped as the first's
+  model = keras.Model(inputs, keras.layers.Dense(1, activation="sigmoid")(h))
+  model.compile(optimizer=keras.optimizers.Adam(0.05), loss="binary_crossentropy",
+                metrics=["accuracy"])
+  return model
+
+
+def user_tags(model):
+  dense = [layer.name for layer in model.layers[1:]]
+  return {"loss", "accuracy", *(f"weights/{d}/{v}" for d in dense for v in ("kernel", "bias")),
+          f"activations/{dense[0]}", f"activations/{dense[1]}", "activations/output"}
+
+
+def fit_xor(model, callback_list, *, epochs):
+  """Two optimizer steps per epoch: the four XOR points in batches of two."""
+  model.fit(data.INPUTS, data.LABELS, batch_size=2, epochs=epochs, shuffle=False, verbose=0,
+            callbacks=callback_list)
+
+
+def test_fit_trainer_writes_the_train_steps_tags(tmp_path):
+  config = config_lib.Config(arch="keras", steps=250, log_every=100)
+  writer = tf.summary.create_file_writer(str(tmp_path))
+  result = fit.train_with_fit(config, writer=writer)
+  writer.close()
+  written = events.read(str(tmp_path))
+  assert set(written) == KERAS_TAGS
+  for tag, entries in written.items():
+    assert [step for step, _ in entries] == [100, 200, 250], tag
+  assert result.history["step"] == [100, 200, 250] and result.step == 250
+  assert [float(v) for _, v in written["loss"]] == pytest.approx(result.history["loss"])
+  assert dict(written["activations/output"])[250][:, 2].sum() == 4  # the four XOR inputs
+  assert len(event_files(tmp_path)) == 1
+
+
+def test_user_model_same_shaped_layers_and_several_fits(tmp_path):
+  keras.utils.set_random_seed(0)
+  model = user_model()
+  first, second = model.layers[1], model.layers[2]
+  assert first.name != second.name and first.kernel.shape == second.kernel.shape
+  callback = callbacks.SummaryCallback(tmp_path, log_every=3)
+  fit_xor(model, [callback], epochs=5)  # steps 1..10: logs at 3, 6, 9 and the last, 10
+  assert len(event_files(tmp_path)) == 1
+  fit_xor(model, [callback], epochs=2)  # steps 11..14 continue the count: 12, and 14 at the end
+  written = events.read(str(tmp_path))
+  assert set(written) == user_tags(model)
+  for tag, entries in written.items():
+    assert [step for step, _ in entries] == [3, 6, 9, 10, 12, 14], tag
+  assert callback.step == 14
+  assert callback._observe.experimental_get_tracing_count() == 1  # pylint: disable=protected-access
+  assert len(event_files(tmp_path)) == 2  # the writer is closed at the end of each fit
+  # Each same-shaped layer's histogram is its own kernel's, not the other's.
+  for layer in (first, second):
+    np.testing.assert_allclose(dict(written[f"weights/{layer.name}/kernel"])[14],
+                               summaries.histogram_buckets(layer.kernel.value).numpy(), rtol=1e-6)
+
+
+def test_beside_keras_tensorboard_callback(tmp_path):
+  keras.utils.set_random_seed(0)
+  model = user_model()
+  # Keras' callback first: its record_if(step % 5 == 0) is in force when ours writes.
+  keras_tb = keras.callbacks.TensorBoard(str(tmp_path), update_freq=5, histogram_freq=1)
+  fit_xor(model, [keras_tb, callbacks.SummaryCallback(tmp_path, log_every=4)], epochs=5)
+  ours = events.read(str(tmp_path))
+  assert set(ours) == user_tags(model)
+  assert [step for step, _ in ours["loss"]] == [4, 8, 10]
+  theirs = events.read(str(tmp_path / "train"))
+  assert "epoch_loss" in theirs
+  assert not set(theirs) & set(ours)
+  assert len(event_files(tmp_path)) == 1 and len(event_files(tmp_path / "train")) == 1
+
+
+def test_nothing_logged_writes_no_file(tmp_path):
+  model = user_model()
+  callback = callbacks.SummaryCallback(tmp_path / "run", log_every=2)
+  fit_xor(model, [callback], epochs=0)
+  model.evaluate(data.INPUTS, data.LABELS, verbose=0, callbacks=[callback])
+  assert not (tmp_path / "run").exists()
+
+
+def test_layers_that_cannot_be_probed_are_skipped(tmp_path):
+  class Subclassed(keras.Model):
+    def __init__(self):
+      super().__init__()
+      self.hidden = keras.layers.Dense(3, activation="sigmoid")
+      self.dropout = keras.layers.Dropout(0.1)
+      self.out = keras.layers.Dense(1, activation="sigmoid")
+
+    def call(self, x, training=False):
+      return self.out(self.dropout(self.hidden(x), training=training))
+
+  model = Subclassed()
+  model.compile(optimizer="sgd", loss="mse", metrics=["binary_accuracy"])
+  fit_xor(model, [callbacks.SummaryCallback(tmp_path / "sub", log_every=2)], epochs=1)
+  names = [model.hidden.name, model.out.name]
+  assert set(events.read(str(tmp_path / "sub"))) == {
+      "loss", "accuracy", "activations/output",
+      *(f"weights/{n}/{v}" for n in names for v in ("kernel", "bias"))}
+  # A probe the model cannot take: activations skipped with a warning, the rest written.
+  model = user_model()
+  with pytest.warns(UserWarning, match="skipping activations"):
+    fit_xor(model, [callbacks.SummaryCallback(tmp_path / "bad", log_every=2,
+                                              probe=np.zeros((4, 3), np.float32))], epochs=1)
+  assert {t for t in events.read(str(tmp_path / "bad")) if t.startswith("activations/")} == set()
+
+
+def test_nested_layers_and_a_layer_named_output_get_unique_tags():
+  inputs = keras.Input((2,))
+  h = keras.layers.Dense(3, name="output")(inputs)  # not the model's output
+  h = keras.Sequential([keras.layers.Dense(3), keras.layers.Dense(3)], name="block")(h)
+  model = keras.Model(inputs, keras.layers.Dense(1, name="last")(h))
+  inner = [layer.name for layer in model.layers[2].layers]
+  assert set(callbacks.named_weights(model)) == {
+      *(f"weights/{n}/{v}" for n in ("output", "last", *(f"block/{d}" for d in inner))
+        for v in ("kernel", "bias"))}
+  forward, names = callbacks.probe_model(model)
+  assert set(names) == {"activations/output_1", "activations/block", "activations/output"}
+  assert forward.outputs[names.index("activations/output")] is model.outputs[0]
+
+
+@pytest.mark.parametrize("kwargs, received", [
+    (dict(logdir="logs", log_every=0), "received 0"),
+    (dict(logdir="logs", log_every="10"), "received '10'"),
+    (dict(logdir="logs", log_every=True), "received True"),
+    (dict(), "received logdir=None, writer=None"),
+    (dict(logdir="", log_every=5), "received ''"),
+])
+def test_bad_arguments_say_what_was_received(kwargs, received):
+  with pytest.raises(ValueError, match=received):
+    callbacks.SummaryCallback(**kwargs)
+
+
+def test_fit_trainer_rejects_other_archs():
+  with pytest.raises(ValueError, match="received arch 'deep'"):
+    fit.train_with_fit(config_lib.Config(arch="deep", steps=1))
+
+
+def test_fit_makes_the_train_steps_updates():
+  # Adam, with BCE through the probabilities: the update with the most parts to get wrong.
+  config = config_lib.Config(arch="keras", steps=30, log_every=10, optimizer="adam",
+                             loss="bce", learning_rate=0.1)
+  ours, theirs = fit.train_with_fit(config), training.train(config)
+  np.testing.assert_allclose(ours.probabilities, theirs.probabilities, rtol=1e-4, atol=1e-6)
+  assert ours.loss == pytest.approx(theirs.loss, rel=1e-4)
+
+
+def test_fit_trainer_learns_xor_at_defaults():
+  result = fit.train_with_fit(config_lib.Config(arch="keras"))
+  assert result.accuracy == 1.0
+  np.testing.assert_array_equal(result.labels, [0, 1, 1, 0])
+
+
+def test_example_script_runs(tmp_path):
+  env = dict(os.environ, PYTHONPATH=REPO)
+  done = subprocess.run(
+      [sys.executable, os.path.join(REPO, "scripts", "keras_callback_example.py"),
+       "--logdir", str(tmp_path), "--epochs", "5"],
+      capture_output=True, text=True, env=env, timeout=120, check=False)
+  assert done.returncode == 0, done.stderr
+  assert f"tensorboard --logdir {tmp_path}" in done.stdout
+  (run_dir,) = tmp_path.iterdir()
+  assert {"loss", "accuracy", "activations/output"} <= set(events.read(str(run_dir)))
+  assert "epoch_loss" in events.read(str(run_dir / "train"))

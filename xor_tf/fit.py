@@ -1,0 +1,124 @@
+"""The `fit` trainer: xor_tf's Keras model trained by `model.fit` and logged by `SummaryCallback`."""
+
+import math
+import time
+
+import keras
+import tensorflow as tf
+
+from xor_tf import callbacks
+from xor_tf import config as config_lib
+from xor_tf import data
+from xor_tf import losses
+from xor_tf import models
+from xor_tf import optim
+from xor_tf import summaries
+from xor_tf import tags
+from xor_tf import training
+
+
+def compile_model(model, config):
+  """Compiles `model` with the optimizer, loss and steps per execution of `config`.
+
+  Adam is Keras' own with the epsilon of xor_tf's Adam (`optim`), so both trainers make the
+  same update; the loss is computed from the model's probabilities, as Keras users do.
+  """
+  if config.optimizer == "sgd":
+    optimizer = keras.optimizers.SGD(config.learning_rate)
+  else:
+    optimizer = keras.optimizers.Adam(config.learning_rate, beta_1=optim.ADAM_BETA_1,
+                                      beta_2=optim.ADAM_BETA_2, epsilon=optim.ADAM_EPSILON)
+  loss = (keras.losses.BinaryCrossentropy() if config.loss == "bce"
+          else keras.losses.MeanSquaredError())
+  model.compile(optimizer=optimizer, loss=loss, metrics=[keras.metrics.BinaryAccuracy()],
+                steps_per_execution=config.log_every)
+
+
+def dataset(steps):
+  """The four XOR points as one batch, repeated `steps` times: one batch per optimizer step."""
+  return tf.data.Dataset.from_tensors((data.INPUTS, data.LABELS)).repeat(steps)
+
+
+class _Timer(keras.callbacks.Callback):
+  """Times training after the first execution, which pays for tracing and XLA compilation."""
+
+  def __init__(self, summary):
+    super().__init__()
+    self.summary = summary
+    self.start = self.start_step = None
+    self.seconds = 0.0
+    self.steps = 0
+
+  def on_train_batch_end(self, batch, logs=None):
+    if self.start is None:
+      self.start, self.start_step = time.perf_counter(), self.summary.step
+
+  def on_train_end(self, logs=None):
+    if self.start is not None:
+      self.seconds = time.perf_counter() - self.start
+      self.steps = self.summary.step - self.start_step
+
+
+def train_with_fit(config, *, writer=None, on_log=None, return_net=False):
+  """Trains the Keras network of `config` from its seed with `model.fit` for config.steps steps.
+
+  The model and its initial weights are `models.build(config)`'s, as with the train step.
+  Each optimizer step is one batch of the four XOR points. One Keras epoch is
+  config.log_every steps (the last epoch may be shorter), run as one compiled execution
+  (steps_per_execution=log_every), so Keras' per-epoch and per-execution work happens once
+  per logging interval, not once per step. `SummaryCallback` writes at every log_every-th
+  step and the last (not step 0); the loss and accuracy it logs are Keras' means over the
+  epoch that ends at that step, while the returned final loss and accuracy are computed on
+  the trained model, as the train step computes them.
+
+  Args:
+    config: a checked `xor_tf.config.Config` with arch 'keras'.
+    writer: a tf.summary writer for the run's summaries (flushed, left open), or None to
+      write none.
+    on_log: called as on_log(step, loss, accuracy) at every logging step, for progress
+      display.
+
+    return_net: also return the trained network (for export).
+
+  Returns:
+    A `training.Result` (and the network, with return_net); train_seconds and trained_steps leave out the first execution
+    (log_every steps), which compiles; trace_count is 0 (Keras traces its own functions).
+
+  Raises:
+    ValueError: if config.arch is not 'keras'.
+  """
+  config = config_lib.check(config)
+  if config.arch != "keras":
+    raise ValueError(f"train_with_fit trains arch 'keras' only (a keras.Sequential); received "
+                     f"arch {config.arch!r}.")
+  net = models.build(config)
+  compile_model(net.model, config)
+  history = {"step": [], tags.LOSS: [], tags.ACCURACY: []}
+
+  def record(step, scalars):
+    loss, accuracy = scalars.get(tags.LOSS, math.nan), scalars.get(tags.ACCURACY, math.nan)
+    for key, value in (("step", step), (tags.LOSS, loss), (tags.ACCURACY, accuracy)):
+      history[key].append(value)
+    if on_log:
+      on_log(step, loss, accuracy)
+
+  summary = callbacks.SummaryCallback(writer=writer or tf.summary.create_noop_writer(),
+                                      log_every=config.log_every, on_log=record)
+  timer = _Timer(summary)
+  net.model.fit(dataset(config.steps), epochs=math.ceil(config.steps / config.log_every),
+                steps_per_epoch=config.log_every, shuffle=False, verbose=0,
+                callbacks=[summary, timer])
+  x, y = tf.constant(data.INPUTS), tf.constant(data.LABELS)
+  logits, activations = net(x)
+  probabilities = activations[tags.OUTPUT]
+  result = training.Result(
+      probabilities=probabilities.numpy().reshape(-1),
+      loss=float(losses.compute_loss(logits, y, config.loss)),
+      accuracy=float(summaries.accuracy(probabilities, y)),
+      history=history,
+      train_seconds=timer.seconds,
+      trained_steps=timer.steps,
+      trace_count=0,
+      step=summary.step,
+  )
+  return (result, net) if return_net else result
