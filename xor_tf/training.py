@@ -9,6 +9,7 @@ so it traces once per run.
 """
 
 import dataclasses
+import logging
 import math
 import time
 
@@ -22,6 +23,21 @@ from xor_tf import optim
 from xor_tf import summaries
 from xor_tf import tags
 from xor_tf.losses import compute_loss
+
+
+
+class _OncePerLoopRetracing(logging.Filter):
+  """Drops TensorFlow's "N of the last M calls triggered retracing" warning for TrainLoop.
+
+  TensorFlow counts traces of a method across all instances, so a process that builds many
+  loops (a seed census, the tests) hears it although each loop traces once, as a test checks.
+  """
+
+  def filter(self, record):
+    return "TrainLoop.train_chunk" not in record.getMessage()
+
+
+tf.get_logger().addFilter(_OncePerLoopRetracing())
 
 # A chunk holds up to this many logging steps, and about this many training steps, so the
 # per-call cost (~0.3 ms) is spread thin while progress and interrupts stay prompt.

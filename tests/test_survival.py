@@ -1,0 +1,185 @@
+"""Runs that survive: resume bit for bit, signals, SIGKILL, divergence, concurrency, export."""
+
+import dataclasses
+import io
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from conftest import REPO, run_module
+from xor_tf import config as config_lib
+from xor_tf import events
+from xor_tf import experiment
+from xor_tf import export
+from xor_tf import rundir
+from xor_tf import training
+
+CONFIG = config_lib.Config(arch="deep", optimizer="adam", learning_rate=0.05, steps=2000,
+                           log_every=100)
+
+
+def checkpoint_values(run_dir):
+  """{variable path: value} of the latest checkpoint in a run directory."""
+  reader = tf.train.load_checkpoint(os.path.join(run_dir, experiment.CHECKPOINTS))
+  return {name: reader.get_tensor(name) for name in reader.get_variable_to_shape_map()
+          if "OBJECT_GRAPH" not in name and not name.startswith("save_counter")}
+
+
+def steps_per_tag(run_dir):
+  return {tag: [step for step, _ in entries] for tag, entries in events.read(run_dir).items()}
+
+
+def quiet_run(config, logdir, name, **kw):
+  return experiment.run(config, logdir=str(logdir), run_name=name, out=io.StringIO(), **kw)
+
+
+def test_resume_equals_straight_run_bit_for_bit(tmp_path):
+  long = dataclasses.replace(CONFIG, steps=4000)
+  quiet_run(CONFIG, tmp_path, "resumed", checkpoint_every=1000)
+  experiment.resume(long, str(tmp_path / "resumed"), out=io.StringIO(), checkpoint_every=1000)
+  quiet_run(long, tmp_path, "straight", checkpoint_every=1000)
+  resumed, straight = (checkpoint_values(str(tmp_path / n)) for n in ("resumed", "straight"))
+  assert resumed.keys() == straight.keys() and len(resumed) > 3
+  for name in resumed:
+    np.testing.assert_array_equal(resumed[name], straight[name], err_msg=name)
+  assert int(resumed["step/.ATTRIBUTES/VARIABLE_VALUE"]) == 4000
+  expected = list(range(0, 4001, 100))
+  assert steps_per_tag(str(tmp_path / "resumed")) == {
+      tag: expected for tag in steps_per_tag(str(tmp_path / "straight"))}
+  loss = lambda n: [float(v) for _, v in events.read(str(tmp_path / n))["loss"]]
+  assert loss("resumed") == loss("straight")
+
+
+def test_resume_after_a_kill_writes_each_logging_step_once(tmp_path):
+  # A run killed at step 2000 whose newest checkpoint is step 1000: its event files already
+  # hold steps 1100-2000, which the resumed run recomputes but must not write again.
+  _, run_dir = quiet_run(CONFIG, tmp_path, "killed", checkpoint_every=1000)
+  ckpt_dir = os.path.join(run_dir, experiment.CHECKPOINTS)
+  for f in tf.io.gfile.glob(os.path.join(ckpt_dir, "ckpt-2000*")):
+    os.remove(f)
+  tf.compat.v1.train.update_checkpoint_state(ckpt_dir, os.path.join(ckpt_dir, "ckpt-1000"))
+  experiment.resume(dataclasses.replace(CONFIG, steps=3000), run_dir, out=io.StringIO(),
+                    checkpoint_every=1000)
+  for tag, steps in steps_per_tag(run_dir).items():
+    assert steps == list(range(0, 3001, 100)), tag
+
+
+def test_divergence_keeps_the_last_finite_checkpoint(tmp_path):
+  _, run_dir = quiet_run(dataclasses.replace(CONFIG, steps=1000), tmp_path, "run",
+                         checkpoint_every=500)
+  before = sorted(os.listdir(os.path.join(run_dir, experiment.CHECKPOINTS)))
+  # BCE from logits stays finite at any sane rate; Adam at 1e38 overflows the weights to inf.
+  wild = dataclasses.replace(CONFIG, steps=2000, learning_rate=1e38)
+  with pytest.raises(training.Diverged) as caught:
+    experiment.resume(wild, run_dir, out=io.StringIO(), checkpoint_every=500)
+  assert 1000 < caught.value.step <= 1010
+  assert sorted(os.listdir(os.path.join(run_dir, experiment.CHECKPOINTS))) == before
+  assert all(np.isfinite(float(v)) for _, v in events.read(run_dir)["loss"])
+
+
+def test_cli_divergence_message(tmp_path):
+  proc = run_module("xor_tf.train", f"--logdir={tmp_path}", "--optimizer=adam",
+                    "--learning_rate=1e38", "--steps=100")
+  assert proc.returncode == 3
+  line, = proc.stderr.strip().splitlines()
+  assert "non-finite at step 1" in line and "smaller --learning_rate" in line
+
+
+def start_cli(tmp_path, *args):
+  env = dict(os.environ, PYTHONPATH=REPO)
+  proc = subprocess.Popen(
+      [sys.executable, "-u", "-m", "xor_tf.train", f"--logdir={tmp_path}", "--run_name=long",
+       "--steps=50000000", "--log_every=1000", "--checkpoint_every=100000", *args],
+      stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+  for line in proc.stdout:  # wait until training has started: the step-0 line
+    if line.startswith("step"):
+      break
+  time.sleep(0.5)
+  return proc
+
+
+@pytest.mark.parametrize("signum,status", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_signal_stops_cleanly_with_a_checkpoint(tmp_path, signum, status):
+  proc = start_cli(tmp_path)
+  try:
+    proc.send_signal(signum)
+    out, _ = proc.communicate(timeout=60)
+  finally:
+    proc.kill()
+  assert proc.returncode == status
+  assert f"--resume={tmp_path / 'long'}" in out
+  run_dir = str(tmp_path / "long")
+  step = int(checkpoint_values(run_dir)["step/.ATTRIBUTES/VARIABLE_VALUE"])
+  assert 0 < step < 50000000
+  logged = steps_per_tag(run_dir)["loss"]
+  assert logged == list(range(0, logged[-1] + 1, 1000)) and logged[-1] <= step
+
+
+def test_sigkill_leaves_readable_event_files(tmp_path):
+  proc = start_cli(tmp_path)
+  time.sleep(0.5)
+  proc.kill()
+  proc.wait(timeout=30)
+  logged = steps_per_tag(str(tmp_path / "long"))
+  assert logged["loss"][:2] == [0, 1000]
+  assert logged["loss"] == list(range(0, logged["loss"][-1] + 1, 1000))
+
+
+def test_concurrent_runs_never_share_a_directory(tmp_path):
+  made, failed = [], []
+
+  def create():
+    try:
+      made.append(rundir.create(str(tmp_path), "same"))
+    except FileExistsError:
+      failed.append(True)
+
+  threads = [threading.Thread(target=create) for _ in range(8)]
+  for t in threads:
+    t.start()
+  for t in threads:
+    t.join()
+  assert len(made) == 1 and len(failed) == 7
+  names = {rundir.default_name(CONFIG) for _ in range(50)}
+  assert len(names) > 45  # same second, same flags: the random suffix tells them apart
+
+
+@pytest.mark.parametrize("case", ["not a run", "no checkpoint", "corrupt checkpoint"])
+def test_bad_resume_fails_in_one_line_and_writes_nothing(tmp_path, case):
+  run_dir = tmp_path / "run"
+  if case == "not a run":
+    run_dir.mkdir()
+  else:
+    quiet_run(dataclasses.replace(CONFIG, steps=200), tmp_path, "run", checkpoint_every=100)
+    for f in (run_dir / experiment.CHECKPOINTS).iterdir():
+      if case == "no checkpoint":
+        f.unlink()
+      elif ".data" in f.name:
+        f.write_bytes(b"garbage")
+  before = sorted(p.name for p in run_dir.rglob("*"))
+  proc = run_module("xor_tf.train", f"--resume={run_dir}", "--steps=400")
+  assert proc.returncode == 2
+  line, = proc.stderr.strip().splitlines()
+  assert "--resume expects" in line
+  assert sorted(p.name for p in run_dir.rglob("*")) == before
+
+
+def test_export_round_trip(tmp_path):
+  result, run_dir = quiet_run(dataclasses.replace(CONFIG, steps=500), tmp_path, "run",
+                              export=True)
+  serve = export.load(os.path.join(run_dir, experiment.SAVED_MODEL))
+  out = serve(points=tf.constant([[0, 0], [0, 1], [1, 0], [1, 1]], tf.float32))
+  np.testing.assert_allclose(out["probability"].numpy(), result.probabilities, rtol=1e-6)
+  proc = run_module("xor_tf.predict", f"--model={run_dir}/saved_model", "0,1", "1,1")
+  assert proc.returncode == 0, proc.stderr
+  assert f"| 0 | 1 | {result.probabilities[1]:.4f} | 1 |" in proc.stdout
+  assert f"| 1 | 1 | {result.probabilities[3]:.4f} | 0 |" in proc.stdout
+  bad = run_module("xor_tf.predict", f"--model={run_dir}/saved_model", "0;1")
+  assert bad.returncode == 2 and "x1,x2" in bad.stderr
