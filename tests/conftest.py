@@ -5,6 +5,7 @@ import subprocess
 import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")  # as xor_tf.quiet sets it for the CLI
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 

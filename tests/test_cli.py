@@ -18,6 +18,11 @@ BAD_FLAGS = [
     (["--steps=0"], "--steps=0"),
     (["--steps=-5"], "--steps=-5"),
     (["--log_every=0"], "--log_every=0"),
+    (["--image_every=-1"], "--image_every=-1"),
+    (["--checkpoint_every=0"], "--checkpoint_every=0"),
+    (["--gradients=auto"], "--gradients=auto"),
+    (["--arch=keras", "--gradients=manual"], "--arch=keras"),
+    (["--trainer=fit"], "--trainer=fit"),
     (["--optimizer=rmsprop"], "--optimizer=rmsprop"),
     (["--loss=hinge"], "--loss=hinge"),
     (["--seed=-1"], "--seed=-1"),
@@ -65,8 +70,9 @@ def test_help_and_flag_errors_do_not_import_tensorflow(args):
 def test_help_explains_every_flag():
   proc = run_module("xor_tf.train", "--help")
   for flag in ("arch", "hidden", "steps", "learning_rate", "optimizer", "loss", "init", "seed",
-               "logdir", "run_name", "log_every"):
-    assert f"--{flag}:" in proc.stdout
+               "logdir", "run_name", "log_every", "image_every", "gradients", "trainer",
+               "checkpoint_every", "resume", "export"):
+    assert f"--{flag}:" in proc.stdout or f"--[no]{flag}:" in proc.stdout, flag
 
 
 def test_logdir_that_is_a_file(tmp_path):

@@ -23,6 +23,12 @@ EXPECTED_TAGS = {
                  "activations/output"},
 }
 EXPECTED_TAGS["keras"] = EXPECTED_TAGS["deep"]
+PICTURES = {
+    "deep": {"pictures/layer1", "pictures/layer2", "pictures/layer3", "pictures/decision_boundary"},
+    "concat": {"pictures/unit1", "pictures/unit2", "pictures/decision_boundary"},
+    "logistic": {"pictures/decision_boundary"},
+}
+PICTURES["keras"] = PICTURES["deep"]
 
 
 def train_into(tmp_path, **kw):
@@ -35,10 +41,12 @@ def train_into(tmp_path, **kw):
 
 @pytest.mark.parametrize("arch", sorted(EXPECTED_TAGS))
 def test_exact_tags_and_steps(tmp_path, arch):
-  result, written = train_into(tmp_path, arch=arch, steps=250, log_every=100)
-  assert set(written) == EXPECTED_TAGS[arch]
+  result, written = train_into(tmp_path, arch=arch, steps=250, log_every=100, image_every=200)
+  assert set(written) == EXPECTED_TAGS[arch] | PICTURES[arch]
   for tag, entries in written.items():
-    assert [step for step, _ in entries] == [0, 100, 200, 250], tag
+    # Pictures at the logging steps that are multiples of image_every, and the last.
+    expected = [0, 200, 250] if tag in PICTURES[arch] else [0, 100, 200, 250]
+    assert [step for step, _ in entries] == expected, tag
   assert [float(v) for _, v in written["loss"]] == pytest.approx(result.history["loss"])
   assert len(tf.io.gfile.glob(str(tmp_path / "events.out.tfevents.*"))) == 1
 
@@ -46,7 +54,7 @@ def test_exact_tags_and_steps(tmp_path, arch):
 def test_histograms_are_tensorboards_and_show_the_final_weights(tmp_path):
   from xor_tf import models
   config = config_lib.Config(arch="nn", steps=30, log_every=10)
-  _, written = train_into(tmp_path, arch="nn", steps=30, log_every=10)
+  _, written = train_into(tmp_path, arch="nn", steps=30, log_every=10, image_every=0)
   step0 = dict(written["weights/layer1/kernel"])[0]
   initial = models.build(config).params["layer1/kernel"].numpy()  # the seed decides it
   expected = tensor_util.make_ndarray(tb_histogram.histogram_pb("t", initial).value[0].tensor)
@@ -62,3 +70,16 @@ def test_bucket_layout_matches_tensorboard(values):
   theirs = tensor_util.make_ndarray(
       tb_histogram.histogram_pb("t", values.astype(np.float32)).value[0].tensor)
   np.testing.assert_allclose(ours, theirs, rtol=1e-6, atol=1e-12)
+
+
+def test_no_pictures_when_image_every_is_zero(tmp_path):
+  _, written = train_into(tmp_path, arch="nn", steps=20, log_every=10, image_every=0)
+  assert not any(tag.startswith("pictures/") for tag in written)
+
+
+def test_pictures_are_pngs_of_the_decision_boundary(tmp_path):
+  _, written = train_into(tmp_path, arch="nn", steps=20, log_every=10, image_every=10)
+  steps = [step for step, _ in written["pictures/decision_boundary"]]
+  assert steps == [0, 10, 20]
+  width, height, png = written["pictures/decision_boundary"][-1][1]
+  assert png.startswith(b"\x89PNG") and int(width) >= 64 and int(height) >= 64

@@ -29,6 +29,7 @@ class Config:
   init: str = "uniform"
   seed: int = 1  # seed 0 is one of the 2-2-1 initialisations that get stuck (README)
   log_every: int = 100
+  image_every: int = 500  # pictures at logging steps that are multiples of this; 0: none
   gradients: str = "tape"  # or "manual": hand-written backprop (xor_tf.backprop)
   trainer: str = "step"  # or "fit": keras model.fit with xor_tf.callbacks.SummaryCallback
 
@@ -106,6 +107,8 @@ def check(config):
     value = getattr(c, name)
     if not isinstance(value, int) or value <= 0:
       raise ValueError(f"{name} expects an integer > 0; received {value!r}.")
+  if not isinstance(c.image_every, int) or c.image_every < 0:
+    raise ValueError(f"image_every expects an integer >= 0; received {c.image_every!r}.")
   if not isinstance(c.seed, int) or c.seed < 0:
     raise ValueError(f"seed expects an integer >= 0; received {c.seed!r}.")
   if c.hidden and c.arch not in DEFAULT_HIDDEN:

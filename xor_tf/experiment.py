@@ -9,12 +9,15 @@ import tensorflow as tf
 
 from xor_tf import data
 from xor_tf import events
+from xor_tf import pictures
 from xor_tf import rundir
+from xor_tf import tags
 from xor_tf import training
 
 PROGRESS_LINES = 10  # loss lines printed during training, as the notebooks print every N steps
 CHECKPOINTS = "checkpoints"  # inside the run directory
 SAVED_MODEL = "saved_model"  # inside the run directory
+DECISION_BOUNDARY = "decision_boundary.png"  # inside the run directory: the final picture
 
 
 class ResumeError(ValueError):
@@ -43,7 +46,8 @@ def run(config, *, logdir, run_name=None, flag_lines=(), out=sys.stdout, checkpo
   """
   run_dir = rundir.create(logdir, run_name or rundir.default_name(config))
   rundir.write_flags(run_dir, flag_lines)
-  return _train(config, run_dir, out=out, checkpoint_every=checkpoint_every, export=export), run_dir
+  return _train(config, run_dir, out=out, checkpoint_every=checkpoint_every, export=export,
+                flag_lines=flag_lines), run_dir
 
 
 def resume(config, run_dir, *, flag_lines=(), out=sys.stdout, checkpoint_every=None,
@@ -71,7 +75,7 @@ def resume(config, run_dir, *, flag_lines=(), out=sys.stdout, checkpoint_every=N
 def _train(config, run_dir, *, out, checkpoint_every, export, resume=False, written_through=None,
            flag_lines=()):
   if config.trainer == "fit":
-    return _train_with_fit(config, run_dir, out=out, export=export)
+    return _train_with_fit(config, run_dir, out=out, export=export, flag_lines=flag_lines)
   loop = training.create(config)
   manager = tf.train.CheckpointManager(loop.checkpoint(), os.path.join(run_dir, CHECKPOINTS),
                                        max_to_keep=3)
@@ -91,9 +95,13 @@ def _train(config, run_dir, *, out, checkpoint_every, export, resume=False, writ
                               loop=loop, checkpoints=manager, checkpoint_every=checkpoint_every,
                               should_stop=lambda: stop.signal is not None,
                               written_through=written_through)
+    result.signal = stop.signal
+    with writer.as_default():
+      if not resume:  # the graph is the same on resume; TensorBoard shows one per run
+        tf.summary.graph(loop.step_graph())
+      _write_text(flag_lines, result)
   finally:
     writer.close()
-  result.signal = stop.signal
   _finish(result, loop.net, run_dir, out, export)
   if result.interrupted:
     print(f"stopped by {signal.Signals(stop.signal).name} at step {result.step}; checkpoint saved."
@@ -101,13 +109,15 @@ def _train(config, run_dir, *, out, checkpoint_every, export, resume=False, writ
   return result
 
 
-def _train_with_fit(config, run_dir, *, out, export):
+def _train_with_fit(config, run_dir, *, out, export, flag_lines):
   from xor_tf import fit  # pylint: disable=g-import-not-at-top (Keras' fit only when asked)
   _print_header(config, out)
   writer = tf.summary.create_file_writer(run_dir)
   try:
     result, net = fit.train_with_fit(config, writer=writer, on_log=_progress_printer(config, out),
                                      return_net=True)
+    with writer.as_default():
+      _write_text(flag_lines, result)
   finally:
     writer.close()
   _finish(result, net, run_dir, out, export)
@@ -121,11 +131,24 @@ def _print_header(config, out):
         file=out, flush=True)
 
 
+def _write_text(flag_lines, result):
+  """The run's flags and its final truth table, as Markdown for TensorBoard's Text dashboard."""
+  if flag_lines:
+    tf.summary.text("run/flags", "\n".join(f"    {line}" for line in flag_lines), step=0)
+  tf.summary.text("run/truth_table", "\n".join(truth_table(result.probabilities)),
+                  step=result.step)
+
+
 def _finish(result, net, run_dir, out, export):
   if export and not result.interrupted:
     from xor_tf import export as export_lib  # pylint: disable=g-import-not-at-top
     export_lib.save(net, os.path.join(run_dir, SAVED_MODEL))
+  picture = os.path.join(run_dir, DECISION_BOUNDARY)
+  with open(picture, "wb") as f:
+    f.write(pictures.png(pictures.decision_boundary(
+        net(pictures.grid_points())[1][tags.OUTPUT], scale=4)))
   print_report(result, run_dir, out)
+  print(f"decision boundary: {picture}", file=out, flush=True)
 
 
 def _restore(loop, manager, run_dir):

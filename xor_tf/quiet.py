@@ -32,6 +32,9 @@ def native_stderr_silenced():
 def import_tensorflow():
   """Imports TensorFlow and initialises its devices quietly; returns the module."""
   os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+  # oneDNN's notes ("DT_UINT8 only on platforms with AVX-512", drawing pictures) reach stderr at
+  # run time; the heavy work is XLA-compiled and does not use oneDNN.
+  os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
   with native_stderr_silenced():
     import tensorflow as tf  # pylint: disable=g-import-not-at-top
     tf.config.list_logical_devices()

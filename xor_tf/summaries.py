@@ -7,8 +7,10 @@ together for every tensor of a logging step, and only `tf.summary.write` runs ou
 
 import tensorflow as tf
 from tensorboard.plugins.histogram import metadata as histogram_metadata
+from tensorboard.plugins.image import metadata as image_metadata
 from tensorboard.plugins.scalar import metadata as scalar_metadata
 
+from xor_tf import pictures
 from xor_tf import tags
 
 BUCKETS = 30  # TensorBoard's default bucket count
@@ -59,6 +61,16 @@ def observe(apply, params, x, y, loss_fn):
   return record
 
 
+def draw(apply, params, grid):
+  """The pictures of one logging step: {tag: uint8 image [1, H, W, 3]}.
+
+  The network runs on `grid` (pictures.grid_points()) as one batch; its output becomes the
+  decision boundary and each hidden layer a row of per-neuron heatmaps.
+  """
+  _, activations = apply(params, grid)
+  return {tags.picture(name): image for name, image in pictures.draw(activations).items()}
+
+
 def accuracy(probabilities, labels):
   """Fraction of points whose label (probability > 0.5) equals the true label."""
   return tf.reduce_mean(tf.cast(tf.equal(probabilities > 0.5, labels > 0.5), tf.float32))
@@ -68,10 +80,18 @@ def metadata_for(tag):
   """The SummaryMetadata that tells TensorBoard which dashboard shows `tag`."""
   if tag in (tags.LOSS, tags.ACCURACY):
     return scalar_metadata_for(tags.DESCRIPTIONS[tag])
+  if tags.is_picture(tag):
+    return image_metadata.create_summary_metadata(
+        display_name=None, description="What the network computes over the input plane.")
   return histogram_metadata_for()
 
 
 def write(record, step, metadata):
-  """Writes one logging step's record (as made by `observe`) to the default writer."""
+  """Writes one logging step's record (`observe`, `draw`) to the default writer.
+
+  Pictures are PNG-encoded here, outside XLA, which cannot encode.
+  """
   for tag, value in record.items():
+    if tags.is_picture(tag):
+      value = pictures.summary_tensor(value)
     tf.summary.write(tag, value, step=step, metadata=metadata[tag])

@@ -23,3 +23,12 @@ def activation(layer_name):
 def param_name(layer_name, variable_name):
   """The name of one variable inside a network: 'layer1' and 'kernel' -> 'layer1/kernel'."""
   return f"{layer_name}/{variable_name}"
+
+
+def picture(layer_name):
+  """'output' -> 'pictures/decision_boundary'; a hidden layer -> 'pictures/layer1' (its neurons)."""
+  return "pictures/decision_boundary" if layer_name == OUTPUT else f"pictures/{layer_name}"
+
+
+def is_picture(tag):
+  return tag.startswith("pictures/")

@@ -62,6 +62,11 @@ _LOG_EVERY = flags.DEFINE_integer(
     "Write summaries (loss, accuracy, histograms) at step 0, every this many steps, and at "
     "the last step.")
 
+_IMAGE_EVERY = flags.DEFINE_integer(
+    "image_every", _DEFAULTS.image_every,
+    "Draw pictures (the decision boundary over the input plane, and one heatmap per hidden "
+    "neuron) at the logging steps that are multiples of this, and at the last step; 0: none. "
+    "Each picture step costs about 2-3 ms, so every logging step (100) slows training ~5x.")
 _GRADIENTS = flags.DEFINE_enum(
     "gradients", _DEFAULTS.gradients, config_lib.GRADIENTS,
     "tape: gradients by tf.GradientTape. manual: backpropagation written out by hand "
@@ -90,13 +95,15 @@ _EXPORT = flags.DEFINE_boolean(
 
 # Flags saved in <run dir>/flags.txt; --run_name is left out so a repeat gets a new directory.
 _SAVED_FLAGS = (_ARCH, _HIDDEN, _STEPS, _LEARNING_RATE, _OPTIMIZER, _LOSS, _INIT, _SEED,
-                _LOGDIR, _LOG_EVERY, _GRADIENTS, _TRAINER, _CHECKPOINT_EVERY)
+                _LOGDIR, _LOG_EVERY, _IMAGE_EVERY, _GRADIENTS, _TRAINER, _CHECKPOINT_EVERY)
 
 flags.register_validator(
     "learning_rate", lambda v: v is not None and math.isfinite(v) and v > 0,
     message="expected a finite number > 0")
 flags.register_validator("steps", lambda v: v is not None and v > 0,
                          message="expected an integer > 0")
+flags.register_validator("image_every", lambda v: v is not None and v >= 0,
+                         message="expected an integer >= 0")
 flags.register_validator("seed", lambda v: v is not None and v >= 0,
                          message="expected an integer >= 0")
 flags.register_validator("checkpoint_every", lambda v: v is not None and v > 0,
@@ -142,7 +149,7 @@ def config_from_flags():
       arch=_ARCH.value, hidden=config_lib.parse_hidden(_HIDDEN.value), steps=_STEPS.value,
       learning_rate=_LEARNING_RATE.value, optimizer=_OPTIMIZER.value, loss=_LOSS.value,
       init=_INIT.value, seed=_SEED.value, log_every=_LOG_EVERY.value,
-      gradients=_GRADIENTS.value, trainer=_TRAINER.value))
+      image_every=_IMAGE_EVERY.value, gradients=_GRADIENTS.value, trainer=_TRAINER.value))
 
 
 def fail(message, status=2):

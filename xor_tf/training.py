@@ -20,6 +20,7 @@ from xor_tf import backprop
 from xor_tf import data
 from xor_tf import models
 from xor_tf import optim
+from xor_tf import pictures as pictures_lib
 from xor_tf import summaries
 from xor_tf import tags
 from xor_tf.losses import compute_loss
@@ -70,7 +71,7 @@ class TrainLoop(tf.Module):
   """A network, its optimizer, the step counter and the summary writer, and the compiled loop."""
 
   def __init__(self, net, optimizer, *, loss, writer=None, logs_per_chunk=1,
-               gradients=tape_gradients):
+               gradients=tape_gradients, pictures=True):
     super().__init__(name="train_loop")
     self.net = net
     self.gradients = gradients
@@ -86,9 +87,28 @@ class TrainLoop(tf.Module):
     loss_fn = lambda logits, y: compute_loss(logits, y, loss)
     self._observe = lambda params: summaries.observe(net.apply, params, self.x, self.y, loss_fn)
     example = self._observe(self._read()["params"])
+    self.pictures = pictures
+    if pictures:
+      self.grid = pictures_lib.grid_points()
+      self._draw = lambda params: summaries.draw(net.apply, params, self.grid)
+      drawn = self._draw(self._read()["params"])
+      self.blank = {tag: tf.zeros_like(image) for tag, image in drawn.items()}
+      example.update(drawn)
     self.tags = list(example)
     self.metadata = {tag: summaries.metadata_for(tag) for tag in example}
     self.dtypes = {tag: value.dtype for tag, value in example.items()}
+
+  def step_graph(self):
+    """The graph of one `train_step` (forward, loss, gradients, update), for the Graphs dashboard.
+
+    The compiled loop around it is mostly XLA plumbing; one step is what a learner reads.
+    """
+    def one_step(state):
+      with tf.name_scope("train_step"):
+        return train_step(self.net, self.optimizer, state, self.x, self.y, self.loss,
+                          self.gradients)
+    spec = tf.nest.map_structure(tf.TensorSpec.from_tensor, self._read())
+    return tf.function(one_step, autograph=False).get_concrete_function(spec).graph
 
   def checkpoint(self):
     return tf.train.Checkpoint(**self.carried)
@@ -100,8 +120,10 @@ class TrainLoop(tf.Module):
     tf.nest.map_structure(lambda var, value: var.assign(value), self.carried, state)
 
   @tf.function(jit_compile=True)
-  def _advance(self, state, log_steps, num_logs):
+  def _advance(self, state, log_steps, num_logs, draw):
     """Trains up to each of the first `num_logs` of `log_steps`, recording each logging step.
+
+    Pictures are drawn only at the logging steps where `draw` is True (blank elsewhere).
 
     Stops early at the first step whose loss is not finite.
 
@@ -122,6 +144,9 @@ class TrainLoop(tf.Module):
       state, bad = tf.while_loop(lambda s, b: (s["step"] < log_steps[k]) & (b < 0), step,
                                  [state, bad])
       record = self._observe(state["params"])
+      if self.pictures:
+        params = state["params"]
+        record.update(tf.cond(draw[k], lambda: self._draw(params), lambda: self.blank))
       records = {tag: ta.write(k, record[tag]) for tag, ta in records.items()}
       return k + 1, state, records, bad
 
@@ -132,7 +157,7 @@ class TrainLoop(tf.Module):
     return state, {tag: ta.stack() for tag, ta in records.items()}, num_recorded, bad
 
   @tf.function
-  def train_chunk(self, log_steps, num_logs, written_through):
+  def train_chunk(self, log_steps, num_logs, written_through, draw):
     """Trains to `log_steps[num_logs - 1]`, writing summaries at each of those logging steps.
 
     Args:
@@ -141,18 +166,22 @@ class TrainLoop(tf.Module):
       num_logs: int32 scalar, how many entries of log_steps are real.
       written_through: int64 [len(self.tags)]: tag i is not written again at steps up to
         written_through[i] (a resumed run skips what its event files already hold).
+      draw: bool [logs_per_chunk]: whether to draw and write pictures at each logging step.
 
     Returns:
       {'loss', 'accuracy': [logs_per_chunk] values, 'recorded': how many are real,
        'nonfinite_step': the step whose loss was not finite, or -1}.
     """
-    state, records, recorded, bad = self._advance(self._read(), log_steps, num_logs)
+    state, records, recorded, bad = self._advance(self._read(), log_steps, num_logs, draw)
     self._assign(state)
     if self.writer is not None:
       with self.writer.as_default():
         for k in tf.range(recorded):
           for i, tag in enumerate(self.tags):
-            if log_steps[k] > written_through[i]:
+            wanted = log_steps[k] > written_through[i]
+            if tags.is_picture(tag):
+              wanted = wanted and draw[k]
+            if wanted:
               summaries.write({tag: records[tag][k]}, log_steps[k], self.metadata)
         self.writer.flush()  # what a chunk logged survives a kill
     return {tags.LOSS: records[tags.LOSS], tags.ACCURACY: records[tags.ACCURACY],
@@ -212,7 +241,7 @@ def create(config, writer=None):
   optimizer = optim.Optimizer(config.optimizer, config.learning_rate, net.params)
   return TrainLoop(net, optimizer, loss=config.loss, writer=writer,
                    logs_per_chunk=logs_per_chunk(config.log_every),
-                   gradients=GRADIENTS[config.gradients])
+                   gradients=GRADIENTS[config.gradients], pictures=config.image_every > 0)
 
 
 def chunks(schedule, size, start, checkpoint_every=None):
@@ -259,8 +288,10 @@ def train(config, *, writer=None, on_log=None, loop=None, checkpoints=None,
   for i, part in enumerate(parts):
     padded = np.array(part + [part[-1]] * (size - len(part)), np.int64)
     before = time.perf_counter()
+    draw = [config.image_every > 0 and (s % config.image_every == 0 or s == config.steps)
+            for s in padded]
     out = loop.train_chunk(tf.constant(padded), tf.constant(len(part), tf.int32),
-                           tf.constant(through))
+                           tf.constant(through), tf.constant(draw))
     losses, accuracies = out[tags.LOSS].numpy(), out[tags.ACCURACY].numpy()
     if i > 0:
       train_seconds += time.perf_counter() - before

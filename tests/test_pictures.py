@@ -1,0 +1,152 @@
+"""The pictures: grid geometry, colours, where things are drawn, and that they compile with XLA."""
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from xor_tf import config as config_lib
+from xor_tf import data
+from xor_tf import models
+from xor_tf import pictures
+
+BLUE, RED = (tuple(c) for c in pictures.CLASS_COLORS)
+WHITE = (247, 247, 247)  # the colour map's middle
+OUTLINE = tuple(pictures.OUTLINE)
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def pixel(image, row, col):
+  return tuple(int(v) for v in np.asarray(image)[0, row, col])
+
+
+def field(fn, size=pictures.GRID):
+  """fn(x1, x2) evaluated at the grid points, as a [size * size, 1] probability tensor."""
+  x = pictures.grid_points(size).numpy()
+  return tf.constant(fn(x[:, 0], x[:, 1])[:, None], tf.float32)
+
+
+def test_grid_is_row_major_with_x2_up_and_covers_the_margin():
+  x = pictures.grid_points(4, lo=-0.5, hi=1.5).numpy()
+  assert x.shape == (16, 2) and x.dtype == np.float32
+  centres = [-0.25, 0.25, 0.75, 1.25]  # pixel centres of [-0.5, 1.5] cut in 4
+  np.testing.assert_allclose(x[0], [centres[0], centres[-1]])  # top left
+  np.testing.assert_allclose(x[3], [centres[-1], centres[-1]])  # top right
+  np.testing.assert_allclose(x[12], [centres[0], centres[0]])  # bottom left
+  np.testing.assert_allclose(x[15], [centres[-1], centres[0]])  # bottom right
+  default = pictures.grid_points().numpy()
+  assert pictures.GRID >= 64 and default.shape == (pictures.GRID ** 2, 2)
+  half = 1.0 / pictures.GRID  # half a pixel of the 2-wide square
+  np.testing.assert_allclose([default.min(), default.max()], [-0.5 + half, 1.5 - half])
+
+
+def test_colormap_is_blue_white_red_and_clips():
+  rgb = pictures.colormap(tf.constant([0.0, 0.5, 1.0, -3.0, 7.0, np.nan]))
+  assert rgb.dtype == tf.uint8 and rgb.shape == (6, 3)
+  assert [tuple(c) for c in rgb.numpy()] == [BLUE, WHITE, RED, BLUE, RED, WHITE]
+  ramp = pictures.colormap(tf.linspace(0.0, 1.0, 101)).numpy().astype(int)
+  red, blue, brightness = ramp[:, 0], ramp[:, 2], ramp.sum(axis=1)
+  assert np.all(blue[:50] > red[:50]) and np.all(red[51:] > blue[51:])  # which side
+  # Lighter towards 0.5 (unsure), darker towards 0 and 1 (sure).
+  assert np.all(np.diff(brightness[:51]) >= 0) and np.all(np.diff(brightness[50:]) <= 0)
+  assert pictures.colormap(tf.zeros([2, 3, 4])).shape == (2, 3, 4, 3)
+
+
+def test_decision_boundary_puts_x1_to_the_right_and_draws_the_half_line():
+  size, scale = pictures.GRID, pictures.SCALE
+  image = pictures.decision_boundary(field(lambda x1, x2: np.clip(x1, 0, 1)), size)
+  side = size * scale
+  assert image.dtype == tf.uint8 and image.shape == (1, side, side, 3)
+  for row in (0, side // 2, side - 1):
+    assert pixel(image, row, 0) == BLUE and pixel(image, row, side - 1) == RED
+  # x1 = 0.5 falls between grid columns size/2 - 1 and size/2; the line is on the left one.
+  line = size // 2 * scale - 1
+  assert {pixel(image, row, line) for row in (0, side // 2, side - 1)} == {
+      tuple(pictures.CONTOUR)}
+  assert pixel(image, 0, line - 1) != tuple(pictures.CONTOUR)
+  assert pixel(image, 0, line + 1) != tuple(pictures.CONTOUR)
+
+  up = pictures.decision_boundary(field(lambda x1, x2: np.clip(x2, 0, 1)), size)
+  assert pixel(up, 0, side // 2) == RED and pixel(up, side - 1, side // 2) == BLUE
+
+
+def marker_pixel(x1, x2, side):
+  """The pixel whose corner is the point (x1, x2) of [-0.5, 1.5]² in a side x side picture."""
+  return round((1.5 - x2) / 2 * side), round((x1 + 0.5) / 2 * side)
+
+
+@pytest.mark.parametrize("p", [0.5, 0.0, 1.0])
+def test_xor_points_are_discs_in_their_class_colours_with_an_outline(p):
+  side = pictures.GRID * pictures.SCALE
+  image = pictures.decision_boundary(tf.fill([pictures.GRID ** 2], p))
+  background = tuple(pictures.colormap(tf.constant(p)).numpy())
+  for (x1, x2), (label,) in zip(data.INPUTS, data.LABELS):
+    row, col = marker_pixel(x1, x2, side)
+    colour = RED if label else BLUE
+    # The four pixels around the point's exact position are the disc's centre.
+    for r, c in ((row, col), (row - 1, col - 1), (row - 1, col), (row, col - 1)):
+      assert pixel(image, r, c) == colour, (x1, x2, r, c)
+    # Walking right from the centre: the fill, then the outline, then the background.
+    walk = [pixel(image, row, col + k) for k in range(4 * pictures.SCALE + 4)]
+    runs = [c for k, c in enumerate(walk) if k == 0 or c != walk[k - 1]]
+    assert runs == [colour, OUTLINE, background], (x1, x2)
+
+
+def test_neuron_tiles_one_heatmap_per_neuron():
+  width, size = 10, pictures.GRID
+  x = pictures.grid_points(size).numpy()
+  constant = np.tile(np.linspace(0, 1, width, dtype=np.float32), (size * size, 1))
+  tiles = pictures.neuron_tiles(tf.constant(constant), size)
+  tile = size // pictures.TILE_POOL
+  gap = pictures.TILE_GAP
+  assert tiles.dtype == tf.uint8
+  assert tiles.shape == (1, tile, width * tile + (width - 1) * gap, 3)
+  expected = pictures.colormap(tf.linspace(0.0, 1.0, width)).numpy()
+  for i in range(width):
+    left = i * (tile + gap)
+    assert np.all(tiles.numpy()[0, :, left:left + tile] == expected[i]), i
+    if i < width - 1:
+      assert np.all(tiles.numpy()[0, :, left + tile:left + tile + gap] == pictures.SEPARATOR)
+  # Inside each heatmap x1 grows to the right and x2 upwards, as in the decision boundary.
+  oriented = np.clip(np.stack([x[:, 0], x[:, 1]], axis=1), 0, 1)
+  two = pictures.neuron_tiles(tf.constant(oriented), size)
+  assert pixel(two, 0, 0) == BLUE and pixel(two, 0, tile - 1) == RED
+  assert pixel(two, 0, tile + gap) == RED and pixel(two, tile - 1, tile + gap) == BLUE
+  assert pictures.neuron_tiles(tf.zeros([size * size, 1]), size).shape == (1, tile, tile, 3)
+  with pytest.raises(ValueError, match="pool=5"):
+    pictures.neuron_tiles(tf.zeros([size * size, 3]), size, pool=5)
+
+
+def test_draw_compiles_with_xla_for_a_real_network():
+  net = models.build(config_lib.Config(arch="deep"))
+  params = {k: tf.convert_to_tensor(v) for k, v in net.params.items()}
+  grid = pictures.grid_points()
+
+  def draw(params):
+    return pictures.draw(net.apply(params, grid)[1])
+
+  compiled = tf.function(draw, jit_compile=True)
+  pictures_xla = compiled(params)
+  pictures_eager = draw(params)
+  assert set(pictures_xla) == {"layer1", "layer2", "layer3", "output"}
+  tile = pictures.GRID // pictures.TILE_POOL
+  assert pictures_xla["layer2"].shape == (1, tile, 10 * tile + 9 * pictures.TILE_GAP, 3)
+  assert pictures_xla["output"].shape == (1, *[pictures.GRID * pictures.SCALE] * 2, 3)
+  for name, image in pictures_xla.items():
+    # XLA may fuse the float arithmetic differently: a colour may round one step apart.
+    diff = np.abs(image.numpy().astype(int) - pictures_eager[name].numpy().astype(int))
+    assert diff.max() <= 1, name
+  # Compiled, not silently run op by op: XLA gives the function a compiler IR.
+  assert "HloModule" in compiled.experimental_get_compiler_ir(params)(stage="hlo")
+
+
+def test_png_and_summary_tensor():
+  image = pictures.decision_boundary(tf.fill([pictures.GRID ** 2], 0.25))
+  encoded = pictures.png(image)
+  assert isinstance(encoded, bytes) and encoded.startswith(PNG_SIGNATURE)
+  np.testing.assert_array_equal(tf.io.decode_png(encoded).numpy(), image[0].numpy())
+  assert pictures.png(image[0]) == encoded
+  with pytest.raises(ValueError, match="uint8 RGB"):
+    pictures.png(tf.zeros([4, 4, 3]))
+  width, height, data_ = pictures.summary_tensor(image).numpy()
+  assert (int(width), int(height)) == (image.shape[2], image.shape[1])
+  np.testing.assert_array_equal(tf.io.decode_png(data_).numpy(), image[0].numpy())

@@ -1,0 +1,167 @@
+"""Starts TensorBoard on the log directory, for this machine only: `python -m xor_tf.board`.
+
+TensorBoard runs as a child process (`python -m tensorboard.main`) bound to 127.0.0.1, so this
+module imports neither TensorFlow nor TensorBoard, and `--help` answers at once. Tests use
+`start` and `stop` to check what a real TensorBoard serves for a run.
+"""
+
+import os
+import re
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+
+from absl import app
+from absl import flags
+
+HOST = "127.0.0.1"
+# TensorBoard keeps 10 images per tag unless told otherwise; a run draws its pictures at every
+# logging step, and a learner should be able to step through all of them. Not images=0 ("keep
+# all"): TensorBoard 2.21's image dashboard then asks its data server for 0 images and shows none.
+SAMPLES_PER_PLUGIN = "images=1000"
+_SERVING = re.compile(r"TensorBoard \S+ at (http://\S+) \(Press CTRL\+C to quit\)")
+
+
+def command(logdir, port, extra_args=()):
+  """The command line of a TensorBoard on `logdir` bound to 127.0.0.1:`port` (0: any free port)."""
+  return [sys.executable, "-m", "tensorboard.main", f"--logdir={logdir}", f"--host={HOST}",
+          f"--port={port}", f"--samples_per_plugin={SAMPLES_PER_PLUGIN}", *extra_args]
+
+
+def start(logdir, port=0, *, timeout=60.0, extra_args=(), echo=None):
+  """Starts TensorBoard on `logdir` and waits until it answers HTTP requests.
+
+  Args:
+    logdir: directory of run directories.
+    port: port on 127.0.0.1; 0 lets the system pick a free one.
+    timeout: seconds to wait for TensorBoard to answer.
+    extra_args: more TensorBoard flags, such as ['--reload_interval=1'].
+    echo: a text file that receives TensorBoard's output once it serves (its start-up
+      notices are kept back, and shown only if it fails to start), or None.
+
+  Returns:
+    (process, url): the running `subprocess.Popen` and the URL it serves, ending with '/'.
+
+  Raises:
+    RuntimeError: if TensorBoard exits or does not answer within `timeout`, with its output.
+  """
+  process = subprocess.Popen(command(logdir, port, extra_args), stdin=subprocess.DEVNULL,
+                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                             env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"))
+  output = []
+  served = threading.Event()
+  found = {}
+
+  def read():
+    # A reader thread, so a chatty TensorBoard never blocks on a full pipe.
+    for line in process.stdout:
+      output.append(line)
+      match = _SERVING.search(line)
+      if match and not served.is_set():
+        found["url"] = match.group(1)
+        served.set()
+      elif served.is_set() and echo is not None:
+        echo.write(line)
+        echo.flush()
+    served.set()  # TensorBoard exited: stop waiting
+
+  threading.Thread(target=read, daemon=True).start()
+  deadline = time.monotonic() + timeout
+  try:
+    served.wait(timeout)
+    if "url" not in found:
+      raise RuntimeError(_failure("TensorBoard exited before serving" if process.poll() is not None
+                                  else f"TensorBoard did not start within {timeout:g} s", output))
+    url = found["url"]
+    while not _answers(url + "data/logdir"):
+      if process.poll() is not None or time.monotonic() > deadline:
+        raise RuntimeError(_failure(f"TensorBoard did not answer at {url}", output))
+      time.sleep(0.1)
+  except BaseException:
+    stop(process)
+    raise
+  return process, url
+
+
+def _answers(url):
+  try:
+    with urllib.request.urlopen(url, timeout=2) as response:
+      return response.status == 200
+  except (urllib.error.URLError, OSError):
+    return False
+
+
+def _failure(what, output, lines=5):
+  last = "".join(output[-lines:]).strip()
+  return f"{what}; its last output:\n{last}" if last else f"{what}, printing nothing."
+
+
+def stop(process, timeout=10.0):
+  """Stops a TensorBoard from `start`: terminate, kill after `timeout` s; returns its exit code.
+
+  Its data server child exits by itself when TensorBoard does (it watches its stdin).
+  """
+  if process.poll() is None:
+    process.terminate()
+    try:
+      process.wait(timeout)
+    except subprocess.TimeoutExpired:
+      process.kill()
+      process.wait(timeout)
+  if process.stdout is not None:
+    process.stdout.close()
+  return process.returncode
+
+
+def _define_flags():
+  # Defined only when run as a program: tests import start and stop into the same process as
+  # xor_tf.train, which also defines --logdir.
+  logdir = flags.DEFINE_string(
+      "logdir", "logs", "Directory of run directories to show; runs that appear in it later "
+      "show up too.")
+  port = flags.DEFINE_integer(
+      "port", 6006, "Port on 127.0.0.1 to serve on; 0 picks a free one.", lower_bound=0,
+      upper_bound=65535)
+  return logdir, port
+
+
+def fail(message, status=2):
+  sys.stderr.write(f"xor_tf.board: error: {message}\n")
+  sys.exit(status)
+
+
+def parse_flags(argv):
+  """absl flag parsing with one-line errors, as xor_tf.train does; --help exits with 0."""
+  try:
+    rest = flags.FLAGS(argv)
+  except flags.Error as e:
+    fail(str(e))
+  except SystemExit as e:
+    raise SystemExit(0 if e.code == 1 and any(a.startswith("--help") for a in argv) else e.code)
+  if len(rest) > 1:
+    fail(f"unexpected arguments {rest[1:]}; all options are --flags (see --help).")
+  return rest
+
+
+def main(logdir, port):
+  if not os.path.isdir(logdir):
+    print(f"{logdir}/ holds no runs yet; train one with: python -m xor_tf.train", flush=True)
+  try:
+    process, url = start(logdir, port, echo=sys.stderr)
+  except RuntimeError as e:
+    fail(f"{e}{' (is the port taken? --port=0 picks a free one)' if port else ''}", status=1)
+  print(f"TensorBoard on {logdir}/ at {url} (Ctrl+C stops it)", flush=True)
+  try:
+    process.wait()
+  except KeyboardInterrupt:
+    pass
+  finally:
+    stop(process)
+
+
+if __name__ == "__main__":
+  _LOGDIR, _PORT = _define_flags()
+  app.run(lambda argv: main(_LOGDIR.value, _PORT.value), flags_parser=parse_flags)
