@@ -1,5 +1,7 @@
 """What a run writes, read back with TensorBoard's own event reader."""
 
+import dataclasses
+
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -83,3 +85,34 @@ def test_pictures_are_pngs_of_the_decision_boundary(tmp_path):
   assert steps == [0, 10, 20]
   width, height, png = written["pictures/decision_boundary"][-1][1]
   assert png.startswith(b"\x89PNG") and int(width) >= 64 and int(height) >= 64
+
+
+def test_diagnostics_match_a_per_step_reference(tmp_path):
+  from xor_tf import data, models, optim
+  config = config_lib.Config(arch="nn", steps=20, log_every=10, image_every=0, diagnostics=True)
+  _, written = train_into(tmp_path, **dataclasses.asdict(config))
+  layers = ("layer1", "layer2")
+  assert {f"gradient_norm/{l}" for l in layers} | {f"sign_changes/{l}" for l in layers} | {
+      f"gradients/{l}/{v}" for l in layers for v in ("kernel", "bias")} | {
+          "sign_changes/total"} <= set(written)
+  # The notebook's way, one eager step at a time: count updates whose direction flipped.
+  net = models.build(config)
+  opt = optim.Optimizer(config.optimizer, config.learning_rate, net.params)
+  state = {"params": {k: tf.convert_to_tensor(v) for k, v in net.params.items()}, "slots": {},
+           "step": tf.constant(0, tf.int64)}
+  x, y = tf.constant(data.INPUTS), tf.constant(data.LABELS)
+  _, grads = training.tape_gradients(net, state["params"], x, y, config.loss)
+  norm = np.sqrt(sum(np.sum(grads[f"layer1/{v}"].numpy() ** 2) for v in ("kernel", "bias")))
+  assert float(dict(written["gradient_norm/layer1"])[0]) == pytest.approx(norm, rel=1e-5)
+  previous, flips, expected = None, 0, {}
+  for step in range(1, 21):
+    new, _ = training.train_step(net, opt, state, x, y, config.loss)
+    up = {k: (new["params"][k] - state["params"][k]).numpy() > 0 for k in state["params"]}
+    if previous is not None:
+      flips += sum(int(np.sum(up[k] != previous[k])) for k in up)
+    previous, state = up, new
+    if step % 10 == 0:
+      expected[step], flips = flips, 0
+  logged = {step: float(v) for step, v in written["sign_changes/total"]}
+  assert logged == {0: 0.0, 10: expected[10], 20: expected[20]}
+  assert expected[10] + expected[20] > 0  # the test sees real flips, so it can fail

@@ -128,9 +128,9 @@ class SummaryCallback(keras.callbacks.Callback):
       self._observed_model = self.model
     record = {tag: tf.constant(value, tf.float32) for tag, value in scalars.items()}
     record.update(self._observe())
-    for tag in record:
+    for tag, value in record.items():
       if tag not in self._metadata:
-        self._metadata[tag] = summaries.metadata_for(tag)
+        self._metadata[tag] = summaries.metadata_for(tag, value)
     if self._writer is None:
       self._writer = tf.summary.create_file_writer(self.logdir)
     # record_if(True): keras.callbacks.TensorBoard leaves a record_if of its own in force

@@ -30,6 +30,7 @@ class Config:
   seed: int = 1  # seed 0 is one of the 2-2-1 initialisations that get stuck (README)
   log_every: int = 100
   image_every: int = 500  # pictures at logging steps that are multiples of this; 0: none
+  diagnostics: bool = False  # gradient histograms and norms, update sign changes (notebook 002)
   gradients: str = "tape"  # or "manual": hand-written backprop (xor_tf.backprop)
   trainer: str = "step"  # or "fit": keras model.fit with xor_tf.callbacks.SummaryCallback
 

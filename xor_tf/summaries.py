@@ -61,6 +61,30 @@ def observe(apply, params, x, y, loss_fn):
   return record
 
 
+def diagnose(grads, sign_changes):
+  """Gradient histograms and norms per layer, and the update sign-change counts per layer.
+
+  Args:
+    grads: {param name: d(loss)/d(param)} at the logging step.
+    sign_changes: {param name: per-element count of update direction changes since the last
+      logging step}.
+
+  Returns:
+    {tag: tensor}: histograms [BUCKETS, 3] and scalars.
+  """
+  record = {tags.gradient(name): histogram_buckets(g) for name, g in grads.items()}
+  layers = {}
+  for name in grads:
+    layers.setdefault(tags.layer_of(name), []).append(name)
+  for layer, names in layers.items():
+    record[tags.gradient_norm(layer)] = tf.sqrt(sum(tf.reduce_sum(tf.square(grads[n]))
+                                                    for n in names))
+    record[tags.sign_changes(layer)] = histogram_buckets(
+        tf.concat([tf.reshape(sign_changes[n], [-1]) for n in names], axis=0))
+  record[tags.SIGN_CHANGES_TOTAL] = tf.add_n([tf.reduce_sum(c) for c in sign_changes.values()])
+  return record
+
+
 def draw(apply, params, grid):
   """The pictures of one logging step: {tag: uint8 image [1, H, W, 3]}.
 
@@ -76,10 +100,10 @@ def accuracy(probabilities, labels):
   return tf.reduce_mean(tf.cast(tf.equal(probabilities > 0.5, labels > 0.5), tf.float32))
 
 
-def metadata_for(tag):
-  """The SummaryMetadata that tells TensorBoard which dashboard shows `tag`."""
-  if tag in (tags.LOSS, tags.ACCURACY):
-    return scalar_metadata_for(tags.DESCRIPTIONS[tag])
+def metadata_for(tag, value):
+  """The SummaryMetadata that tells TensorBoard which dashboard shows `tag`, given its value."""
+  if value.shape.rank == 0:
+    return scalar_metadata_for(tags.DESCRIPTIONS.get(tag, ""))
   if tags.is_picture(tag):
     return image_metadata.create_summary_metadata(
         display_name=None, description="What the network computes over the input plane.")

@@ -67,6 +67,12 @@ _IMAGE_EVERY = flags.DEFINE_integer(
     "Draw pictures (the decision boundary over the input plane, and one heatmap per hidden "
     "neuron) at the logging steps that are multiples of this, and at the last step; 0: none. "
     "Each picture step costs about 2-3 ms, so every logging step (100) slows training ~5x.")
+_DIAGNOSTICS = flags.DEFINE_boolean(
+    "diagnostics", _DEFAULTS.diagnostics,
+    "Also log, at every logging step: a histogram of each weight's gradient and each layer's "
+    "gradient norm (the vanishing gradient of deep sigmoid stacks shows there), and notebook "
+    "002's count of how often each weight's update changed direction since the last logging "
+    "step (a histogram per layer and the total). Counted inside the compiled loop.")
 _GRADIENTS = flags.DEFINE_enum(
     "gradients", _DEFAULTS.gradients, config_lib.GRADIENTS,
     "tape: gradients by tf.GradientTape. manual: backpropagation written out by hand "
@@ -95,7 +101,8 @@ _EXPORT = flags.DEFINE_boolean(
 
 # Flags saved in <run dir>/flags.txt; --run_name is left out so a repeat gets a new directory.
 _SAVED_FLAGS = (_ARCH, _HIDDEN, _STEPS, _LEARNING_RATE, _OPTIMIZER, _LOSS, _INIT, _SEED,
-                _LOGDIR, _LOG_EVERY, _IMAGE_EVERY, _GRADIENTS, _TRAINER, _CHECKPOINT_EVERY)
+                _LOGDIR, _LOG_EVERY, _IMAGE_EVERY, _DIAGNOSTICS, _GRADIENTS, _TRAINER,
+                _CHECKPOINT_EVERY)
 
 flags.register_validator(
     "learning_rate", lambda v: v is not None and math.isfinite(v) and v > 0,
@@ -149,7 +156,8 @@ def config_from_flags():
       arch=_ARCH.value, hidden=config_lib.parse_hidden(_HIDDEN.value), steps=_STEPS.value,
       learning_rate=_LEARNING_RATE.value, optimizer=_OPTIMIZER.value, loss=_LOSS.value,
       init=_INIT.value, seed=_SEED.value, log_every=_LOG_EVERY.value,
-      image_every=_IMAGE_EVERY.value, gradients=_GRADIENTS.value, trainer=_TRAINER.value))
+      image_every=_IMAGE_EVERY.value, diagnostics=_DIAGNOSTICS.value,
+      gradients=_GRADIENTS.value, trainer=_TRAINER.value))
 
 
 def fail(message, status=2):

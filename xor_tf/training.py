@@ -64,14 +64,24 @@ def train_step(net, optimizer, state, x, y, loss_kind, gradients=tape_gradients)
   """
   loss, grads = gradients(net, state["params"], x, y, loss_kind)
   params, slots = optimizer.update(state["params"], grads, state["slots"], state["step"])
-  return {"params": params, "slots": slots, "step": state["step"] + 1}, loss
+  return dict(state, params=params, slots=slots, step=state["step"] + 1), loss
+
+
+def count_sign_changes(state, new_params):
+  """Adds one to each weight whose update this step went the other way from its last one."""
+  went_up, changes = {}, {}
+  for k, new in new_params.items():
+    went_up[k] = new > state["params"][k]
+    changed = (went_up[k] != state["went_up"][k]) & (state["step"] > 0)
+    changes[k] = state["sign_changes"][k] + tf.cast(changed, tf.float32)
+  return {"went_up": went_up, "sign_changes": changes}
 
 
 class TrainLoop(tf.Module):
   """A network, its optimizer, the step counter and the summary writer, and the compiled loop."""
 
   def __init__(self, net, optimizer, *, loss, writer=None, logs_per_chunk=1,
-               gradients=tape_gradients, pictures=True):
+               gradients=tape_gradients, pictures=True, diagnostics=False):
     super().__init__(name="train_loop")
     self.net = net
     self.gradients = gradients
@@ -80,13 +90,30 @@ class TrainLoop(tf.Module):
     self.writer = writer
     self.logs_per_chunk = logs_per_chunk
     self.step = tf.Variable(0, dtype=tf.int64, name="step")
+    # Notebook 002's diagnostic: did each weight's last update go up, and how often has the
+    # direction changed since the last logging step.
+    self.went_up = {k: tf.Variable(tf.zeros(v.shape, tf.bool), name=f"went_up_{i}")
+                    for i, (k, v) in enumerate(net.params.items())}
+    self.sign_changes = {k: tf.Variable(tf.zeros(v.shape), name=f"sign_changes_{i}")
+                         for i, (k, v) in enumerate(net.params.items())}
     # Everything the loop carries, as variables: what a checkpoint saves and a resume restores.
     self.carried = {"params": net.params, "slots": optimizer.slots, "step": self.step}
+    self.diagnostics = diagnostics
+    if diagnostics:
+      self.carried.update(went_up=self.went_up, sign_changes=self.sign_changes)
     self.x = tf.constant(data.INPUTS)
     self.y = tf.constant(data.LABELS)
     loss_fn = lambda logits, y: compute_loss(logits, y, loss)
-    self._observe = lambda params: summaries.observe(net.apply, params, self.x, self.y, loss_fn)
-    example = self._observe(self._read()["params"])
+
+    def observe(state):
+      record = summaries.observe(net.apply, state["params"], self.x, self.y, loss_fn)
+      if diagnostics:
+        _, grads = gradients(net, state["params"], self.x, self.y, loss)
+        record.update(summaries.diagnose(grads, state["sign_changes"]))
+      return record
+
+    self._observe = observe
+    example = self._observe(self._read())
     self.pictures = pictures
     if pictures:
       self.grid = pictures_lib.grid_points()
@@ -95,7 +122,7 @@ class TrainLoop(tf.Module):
       self.blank = {tag: tf.zeros_like(image) for tag, image in drawn.items()}
       example.update(drawn)
     self.tags = list(example)
-    self.metadata = {tag: summaries.metadata_for(tag) for tag in example}
+    self.metadata = {tag: summaries.metadata_for(tag, value) for tag, value in example.items()}
     self.dtypes = {tag: value.dtype for tag, value in example.items()}
 
   def step_graph(self):
@@ -137,13 +164,18 @@ class TrainLoop(tf.Module):
     def step(state, bad):
       new_state, loss = train_step(self.net, self.optimizer, state, self.x, self.y, self.loss,
                                    self.gradients)
+      if self.diagnostics:
+        new_state.update(count_sign_changes(state, new_state["params"]))
       bad = tf.where(tf.math.is_finite(loss), bad, state["step"])
       return new_state, bad
 
     def until_log(k, state, records, bad):
       state, bad = tf.while_loop(lambda s, b: (s["step"] < log_steps[k]) & (b < 0), step,
                                  [state, bad])
-      record = self._observe(state["params"])
+      record = self._observe(state)
+      if self.diagnostics:  # the count restarts at each logging step
+        state = dict(state, sign_changes=tf.nest.map_structure(tf.zeros_like,
+                                                               state["sign_changes"]))
       if self.pictures:
         params = state["params"]
         record.update(tf.cond(draw[k], lambda: self._draw(params), lambda: self.blank))
@@ -241,7 +273,8 @@ def create(config, writer=None):
   optimizer = optim.Optimizer(config.optimizer, config.learning_rate, net.params)
   return TrainLoop(net, optimizer, loss=config.loss, writer=writer,
                    logs_per_chunk=logs_per_chunk(config.log_every),
-                   gradients=GRADIENTS[config.gradients], pictures=config.image_every > 0)
+                   gradients=GRADIENTS[config.gradients], pictures=config.image_every > 0,
+                   diagnostics=config.diagnostics)
 
 
 def chunks(schedule, size, start, checkpoint_every=None):
