@@ -29,8 +29,23 @@ def native_stderr_silenced():
       os.close(saved)
 
 
+def xla_cache_dir():
+  """Where compiled XLA programs are kept between runs: $XDG_CACHE_HOME/xor_tf/xla."""
+  root = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+  return os.path.join(root, "xor_tf", "xla")
+
+
 def import_tensorflow():
-  """Imports TensorFlow and initialises its devices quietly; returns the module."""
+  """Imports TensorFlow and initialises its devices quietly; returns the module.
+
+  Also turns on XLA's persistent compilation cache, so that a run of a shape that ran before
+  reuses its compiled loop instead of spending a second or more compiling it again (the same
+  program, so the same numbers). XOR_TF_XLA_CACHE=0 turns it off.
+  """
+  if os.environ.get("XOR_TF_XLA_CACHE", "1") != "0" and (
+      "tf_xla_persistent_cache_directory" not in os.environ.get("TF_XLA_FLAGS", "")):
+    os.environ["TF_XLA_FLAGS"] = (os.environ.get("TF_XLA_FLAGS", "") +
+                                  f" --tf_xla_persistent_cache_directory={xla_cache_dir()}").strip()
   os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
   # oneDNN's notes ("DT_UINT8 only on platforms with AVX-512", drawing pictures) reach stderr at
   # run time; the heavy work is XLA-compiled and does not use oneDNN.

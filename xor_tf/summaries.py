@@ -113,9 +113,12 @@ def metadata_for(tag, value):
 def write(record, step, metadata):
   """Writes one logging step's record (`observe`, `draw`) to the default writer.
 
-  Pictures are PNG-encoded here, outside XLA, which cannot encode.
+  Pictures are PNG-encoded here, outside XLA, which cannot encode. Returns whether all were
+  written (False without a default writer), as tf.summary.write does.
   """
+  written = tf.constant(True)
   for tag, value in record.items():
     if tags.is_picture(tag):
       value = pictures.summary_tensor(value)
-    tf.summary.write(tag, value, step=step, metadata=metadata[tag])
+    written = tf.summary.write(tag, value, step=step, metadata=metadata[tag]) & written
+  return written

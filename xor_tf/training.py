@@ -146,7 +146,9 @@ class TrainLoop(tf.Module):
   def _assign(self, state):
     tf.nest.map_structure(lambda var, value: var.assign(value), self.carried, state)
 
-  @tf.function(jit_compile=True)
+  # autograph=False here and below: the control flow is written with tf.while_loop and tf.cond,
+  # and skipping AutoGraph's conversion of every function they call saves seconds of tracing.
+  @tf.function(jit_compile=True, autograph=False)
   def _advance(self, state, log_steps, num_logs, draw):
     """Trains up to each of the first `num_logs` of `log_steps`, recording each logging step.
 
@@ -188,7 +190,7 @@ class TrainLoop(tf.Module):
     num_recorded = tf.where(bad < 0, k, k - 1)  # the record at a non-finite step is dropped
     return state, {tag: ta.stack() for tag, ta in records.items()}, num_recorded, bad
 
-  @tf.function
+  @tf.function(autograph=False)
   def train_chunk(self, log_steps, num_logs, written_through, draw):
     """Trains to `log_steps[num_logs - 1]`, writing summaries at each of those logging steps.
 
@@ -208,16 +210,26 @@ class TrainLoop(tf.Module):
     self._assign(state)
     if self.writer is not None:
       with self.writer.as_default():
-        for k in tf.range(recorded):
-          for i, tag in enumerate(self.tags):
-            wanted = log_steps[k] > written_through[i]
-            if tags.is_picture(tag):
-              wanted = wanted and draw[k]
-            if wanted:
-              summaries.write({tag: records[tag][k]}, log_steps[k], self.metadata)
+        tf.while_loop(lambda k: k < recorded,
+                      lambda k: self._write(k, records, log_steps, written_through, draw),
+                      [tf.constant(0)])
         self.writer.flush()  # what a chunk logged survives a kill
     return {tags.LOSS: records[tags.LOSS], tags.ACCURACY: records[tags.ACCURACY],
             "recorded": recorded, "nonfinite_step": bad}
+
+
+  def _write(self, k, records, log_steps, written_through, draw):
+    """Writes the k-th record of a chunk, each tag only if not written before (and pictures
+    only where drawn). Plain tf.cond, so that no AutoGraph conversion is needed."""
+    for i, tag in enumerate(self.tags):
+      wanted = log_steps[k] > written_through[i]
+      if tags.is_picture(tag):
+        wanted = wanted & draw[k]
+      tf.cond(wanted,
+              lambda tag=tag: summaries.write({tag: records[tag][k]}, log_steps[k],
+                                              self.metadata),
+              lambda: tf.constant(False))
+    return k + 1
 
 
 class Diverged(Exception):
