@@ -17,6 +17,8 @@ import urllib.request
 from absl import app
 from absl import flags
 
+from xor_tf import cli
+
 HOST = "127.0.0.1"
 # TensorBoard keeps 10 images per tag unless told otherwise; a run draws its pictures at every
 # logging step, and a learner should be able to step through all of them. Not images=0 ("keep
@@ -129,21 +131,10 @@ def _define_flags():
 
 
 def fail(message, status=2):
-  sys.stderr.write(f"xor_tf.board: error: {message}\n")
-  sys.exit(status)
+  cli.fail("xor_tf.board", message, status)
 
 
-def parse_flags(argv):
-  """absl flag parsing with one-line errors, as xor_tf.train does; --help exits with 0."""
-  try:
-    rest = flags.FLAGS(argv)
-  except flags.Error as e:
-    fail(str(e))
-  except SystemExit as e:
-    raise SystemExit(0 if e.code == 1 and any(a.startswith("--help") for a in argv) else e.code)
-  if len(rest) > 1:
-    fail(f"unexpected arguments {rest[1:]}; all options are --flags (see --help).")
-  return rest
+parse_flags = cli.flags_parser("xor_tf.board")
 
 
 def main(logdir, port):

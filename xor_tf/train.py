@@ -12,6 +12,7 @@ from absl import app
 from absl import logging
 from absl import flags
 
+from xor_tf import cli
 from xor_tf import config as config_lib
 from xor_tf import quiet
 from xor_tf import rundir
@@ -161,23 +162,10 @@ def config_from_flags():
 
 
 def fail(message, status=2):
-  """Prints a one-line error and exits with `status` (2, as absl does for bad flags)."""
-  sys.stderr.write(f"xor_tf.train: error: {message}\n")
-  sys.exit(status)
+  cli.fail("xor_tf.train", message, status)
 
 
-def parse_flags(argv):
-  """absl flag parsing with one-line errors instead of absl's multi-line usage message."""
-  try:
-    rest = flags.FLAGS(argv)
-  except flags.Error as e:
-    fail(str(e))
-  except SystemExit as e:
-    # absl's --help, --helpshort and --helpfull print the help and exit 1; help is not an error.
-    raise SystemExit(0 if e.code == 1 and any(a.startswith("--help") for a in argv) else e.code)
-  if len(rest) > 1:
-    fail(f"unexpected arguments {rest[1:]}; all options are --flags (see --help).")
-  return rest
+parse_flags = cli.flags_parser("xor_tf.train")
 
 
 def resumed_flags(run_dir, argv):
