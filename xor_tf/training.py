@@ -3,9 +3,10 @@
 `train_step` is one update of any network: forward pass, loss, gradients, optimizer update.
 `TrainLoop.train_chunk` is the one `@tf.function` a run calls: an XLA-compiled while-loop
 runs `train_step` up to each logging step of the chunk, carrying weights and optimizer state
-as loop values, records what that step logs, and after the loop the weights are assigned
-back to their variables once and the records written as summaries. It takes tensors only,
-so it traces once per run.
+as loop values, and records what that step logs; after the loop the weights are assigned
+back to their variables once. The records are written as summaries by the next call, while
+it trains the next chunk, so writing and training overlap on two cores. It takes tensors
+only, so it traces once per run.
 """
 
 import dataclasses
@@ -124,6 +125,7 @@ class TrainLoop(tf.Module):
     self.tags = list(example)
     self.metadata = {tag: summaries.metadata_for(tag, value) for tag, value in example.items()}
     self.dtypes = {tag: value.dtype for tag, value in example.items()}
+    self.shapes = {tag: value.shape for tag, value in example.items()}
 
   def step_graph(self):
     """The graph of one `train_step` (forward, loss, gradients, update), for the Graphs dashboard.
@@ -191,32 +193,45 @@ class TrainLoop(tf.Module):
     return state, {tag: ta.stack() for tag, ta in records.items()}, num_recorded, bad
 
   @tf.function(autograph=False)
-  def train_chunk(self, log_steps, num_logs, written_through, draw):
-    """Trains to `log_steps[num_logs - 1]`, writing summaries at each of those logging steps.
+  def train_chunk(self, log_steps, num_logs, draw, written_through, previous):
+    """Writes the previous chunk's summaries while it trains this chunk, in one call.
+
+    The two halves share no data, so TensorFlow runs the summary writing (the slow part at
+    small log intervals) on one core while the compiled loop trains on the other.
 
     Args:
       log_steps: int64 [logs_per_chunk], increasing logging steps; entries past num_logs are
         padding.
-      num_logs: int32 scalar, how many entries of log_steps are real.
+      num_logs: int32 scalar, how many entries of log_steps are real (0: only write).
+      draw: bool [logs_per_chunk]: whether to draw pictures at each logging step.
       written_through: int64 [len(self.tags)]: tag i is not written again at steps up to
         written_through[i] (a resumed run skips what its event files already hold).
-      draw: bool [logs_per_chunk]: whether to draw and write pictures at each logging step.
+      previous: what the previous call returned, with its 'log_steps' and 'draw' added; its
+        records are written now. `empty_chunk()` for the first call.
 
     Returns:
-      {'loss', 'accuracy': [logs_per_chunk] values, 'recorded': how many are real,
+      {'records': {tag: [logs_per_chunk, ...]}, 'recorded': how many are real,
        'nonfinite_step': the step whose loss was not finite, or -1}.
     """
-    state, records, recorded, bad = self._advance(self._read(), log_steps, num_logs, draw)
-    self._assign(state)
     if self.writer is not None:
       with self.writer.as_default():
-        tf.while_loop(lambda k: k < recorded,
-                      lambda k: self._write(k, records, log_steps, written_through, draw),
-                      [tf.constant(0)])
-        self.writer.flush()  # what a chunk logged survives a kill
-    return {tags.LOSS: records[tags.LOSS], tags.ACCURACY: records[tags.ACCURACY],
-            "recorded": recorded, "nonfinite_step": bad}
+        tf.while_loop(
+            lambda k: k < previous["recorded"],
+            lambda k: self._write(k, previous["records"], previous["log_steps"],
+                                  written_through, previous["draw"]),
+            [tf.constant(0)])
+        self.writer.flush()  # what was logged survives a kill
+    state, records, recorded, bad = self._advance(self._read(), log_steps, num_logs, draw)
+    self._assign(state)
+    return {"records": records, "recorded": recorded, "nonfinite_step": bad}
 
+  def empty_chunk(self):
+    """A `previous` for train_chunk's first call: nothing to write."""
+    n = self.logs_per_chunk
+    return {"records": {tag: tf.zeros([n, *self.shapes[tag]], self.dtypes[tag])
+                        for tag in self.tags},
+            "recorded": tf.constant(0), "nonfinite_step": tf.constant(-1, tf.int64),
+            "log_steps": tf.zeros([n], tf.int64), "draw": tf.zeros([n], tf.bool)}
 
   def _write(self, k, records, log_steps, written_through, draw):
     """Writes the k-th record of a chunk, each tag only if not written before (and pictures
@@ -327,36 +342,45 @@ def train(config, *, writer=None, on_log=None, loop=None, checkpoints=None,
   # A fresh run's first call logs step 0 alone and pays for tracing and compiling; the rest
   # are timed.
   parts = ([[0]] if start == 0 else []) + chunks(schedule, size, start, checkpoint_every)
-  through = np.array([(written_through or {}).get(tag, -1) for tag in loop.tags], np.int64)
+  through = tf.constant([(written_through or {}).get(tag, -1) for tag in loop.tags], tf.int64)
   history = {"step": [], tags.LOSS: [], tags.ACCURACY: []}
   train_seconds, timed_steps, interrupted = 0.0, 0, False
-  for i, part in enumerate(parts):
-    padded = np.array(part + [part[-1]] * (size - len(part)), np.int64)
+  previous = loop.empty_chunk()
+  nothing = (tf.zeros([size], tf.int64), tf.constant(0), tf.zeros([size], tf.bool))
+  try:
+    for i, part in enumerate(parts):
+      padded = part + [part[-1]] * (size - len(part))
+      draw = [config.image_every > 0 and (s % config.image_every == 0 or s == config.steps)
+              for s in padded]
+      log_steps, draw = tf.constant(padded, tf.int64), tf.constant(draw)
+      before = time.perf_counter()
+      out = loop.train_chunk(log_steps, tf.constant(len(part), tf.int32), draw, through,
+                             previous)
+      losses, accuracies = (out["records"][t].numpy() for t in (tags.LOSS, tags.ACCURACY))
+      if i > 0:
+        train_seconds += time.perf_counter() - before
+        timed_steps += part[-1] - parts[i - 1][-1]
+      previous = dict(out, log_steps=log_steps, draw=draw)
+      for k in range(int(out["recorded"])):
+        for key, value in (("step", part[k]), (tags.LOSS, float(losses[k])),
+                           (tags.ACCURACY, float(accuracies[k]))):
+          history[key].append(value)
+        if on_log:
+          on_log(part[k], float(losses[k]), float(accuracies[k]))
+      if int(out["nonfinite_step"]) >= 0:
+        raise Diverged(int(out["nonfinite_step"]))
+      step = int(loop.step.numpy())
+      last = step == config.steps
+      interrupted = not last and should_stop is not None and should_stop()
+      if checkpoints is not None and step > 0 and (last or interrupted or (
+          checkpoint_every and step % checkpoint_every == 0)):
+        checkpoints.save(checkpoint_number=step)
+      if interrupted:
+        break
+  finally:  # the last chunk's summaries, also when stopped or diverged
     before = time.perf_counter()
-    draw = [config.image_every > 0 and (s % config.image_every == 0 or s == config.steps)
-            for s in padded]
-    out = loop.train_chunk(tf.constant(padded), tf.constant(len(part), tf.int32),
-                           tf.constant(through), tf.constant(draw))
-    losses, accuracies = out[tags.LOSS].numpy(), out[tags.ACCURACY].numpy()
-    if i > 0:
-      train_seconds += time.perf_counter() - before
-      timed_steps += part[-1] - parts[i - 1][-1]
-    for k in range(int(out["recorded"])):
-      for key, value in (("step", part[k]), (tags.LOSS, float(losses[k])),
-                         (tags.ACCURACY, float(accuracies[k]))):
-        history[key].append(value)
-      if on_log:
-        on_log(part[k], float(losses[k]), float(accuracies[k]))
-    if int(out["nonfinite_step"]) >= 0:
-      raise Diverged(int(out["nonfinite_step"]))
-    step = int(loop.step.numpy())
-    last = step == config.steps
-    interrupted = not last and should_stop is not None and should_stop()
-    if checkpoints is not None and step > 0 and (last or interrupted or (
-        checkpoint_every and step % checkpoint_every == 0)):
-      checkpoints.save(checkpoint_number=step)
-    if interrupted:
-      break
+    loop.train_chunk(nothing[0], nothing[1], nothing[2], through, previous)
+    train_seconds += time.perf_counter() - before
   if writer is not None:
     writer.flush()
   _, activations = loop.net(loop.x)
