@@ -1,0 +1,520 @@
+"""Many seeds of one configuration trained at once: a model axis on every weight, one compiled loop.
+
+A stack of M networks is the single network's parameters with a model axis of size M. What
+goes in and comes out has it first: `initial_params` gives kernel [M, in, out] and bias [M, out]
+holding exactly each seed's `models.initial_value`, and `Results` holds per-seed arrays [M].
+Inside the compiled loop every weight and optimizer slot carries it last ([in, out, M]), the
+layout XLA vectorises (`apply_models_last`, checked against `models.Network.apply`). The loss
+differentiated is the SUM over models of each model's own mean loss, so model m's gradient is
+its single-run gradient, and the pure optimizer updates of `xor_tf.optim` are elementwise. The
+loop also records, per model, the first step at which all four points were right and the first
+step whose loss was not finite. A model that diverges keeps its NaNs to itself: nothing mixes
+models.
+
+With a `tf.distribute` strategy the model axis is split over its replicas (MirroredStrategy over
+one machine's devices, MultiWorkerMirroredStrategy over machines): each replica trains its
+slice of the seeds and the per-seed results are gathered back in seed order.
+"""
+import dataclasses
+import math
+import os
+import time
+
+import numpy as np
+import tensorflow as tf
+
+from xor_tf import config as config_lib
+from xor_tf import data
+from xor_tf import losses
+from xor_tf import models
+from xor_tf import optim
+from xor_tf import summaries
+from xor_tf import tags
+
+NEVER = -1  # solved_step / diverged_step of a model that never got there
+# A chunk is about this many parameter-updates (models x parameters x steps), ~1 s at the
+# ensemble's speed on 2 cores, so progress shows while the per-call cost stays negligible.
+PARAM_STEPS_PER_CHUNK = 200_000_000
+MIN_STEPS_PER_CHUNK = 100
+
+KERAS_REFUSED = ("--arch=keras is expected only in single runs (xor_tf.train); the ensemble "
+                 "stacks the hand-built networks, so use --arch=deep: the same 2-10-10-10-1 "
+                 "shape and the same initial weights for each seed.")
+
+
+def check(config):
+  """Checks that the ensemble can train `config` (every hand-built arch; not keras).
+
+  Raises:
+    ValueError: with a one-line message.
+  """
+  config_lib.check(config)
+  if config.arch == "keras":
+    raise ValueError(KERAS_REFUSED)
+  return config
+
+
+@dataclasses.dataclass
+class Results:
+  """Per-seed outcomes of one ensemble, in the order of `seeds` (numpy arrays of length M)."""
+
+  config: config_lib.Config  # the configuration; its `seed` field is not used
+  seeds: np.ndarray  # int64 [M]
+  loss: np.ndarray  # float32 [M] final loss (NaN where the model diverged)
+  accuracy: np.ndarray  # float32 [M] final accuracy on the four points
+  solved_step: np.ndarray  # int64 [M] first step with accuracy 1.0, or NEVER
+  diverged_step: np.ndarray  # int64 [M] first step whose loss was not finite, or NEVER
+  probabilities: np.ndarray  # float32 [M, 4] final output for each XOR input
+  train_seconds: float  # in the compiled loop, after the first (compiling) chunk
+  timed_steps: int  # steps timed in train_seconds
+  compile_seconds: float  # the first chunk: tracing, XLA compilation and its steps (all of
+  # them when one chunk holds the whole run: then train_seconds is 0)
+
+  @property
+  def diverged(self):
+    return self.diverged_step != NEVER
+
+  @property
+  def solved(self):
+    """Solved XOR at the end: all four points right and never diverged."""
+    return (self.accuracy == 1.0) & ~self.diverged
+
+  @property
+  def network_steps_per_second(self):
+    if not self.train_seconds:
+      return math.nan
+    return len(self.seeds) * self.timed_steps / self.train_seconds
+
+  def __len__(self):
+    return len(self.seeds)
+
+
+def template(config):
+  """The single network of `config` (seed 0): its units, parameter names, order and shapes."""
+  return models.build(dataclasses.replace(check(config), seed=0))
+
+
+def initial_params(net, init, seeds):
+  """The stacked initial parameters {name: [len(seeds), *shape]} of `net`'s shape for `seeds`.
+
+  Row m holds exactly `models.initial_value(shape, init, seeds[m], index, ...)`, the weights a
+  single run with that seed starts from; it is computed by the same stateless random ops for
+  all seeds in one graph call (calling initial_value once per seed and parameter costs ~0.1 ms
+  each, seconds for thousands of seeds). The first seed is checked against initial_value.
+  """
+  seeds = tf.constant(seeds, tf.int64)
+  specs = tuple((name, tuple(v.shape), name.endswith("/bias")) for name, v in net.params.items())
+  if (init, specs) not in _INITIALISERS:
+    _INITIALISERS[init, specs] = tf.function(
+        lambda seeds: _initial_stack(seeds, init, specs), autograph=False)
+  stacked = _INITIALISERS[init, specs](seeds)
+  first = int(seeds[0])
+  for index, (name, shape, is_bias) in enumerate(specs):
+    expected = models.initial_value(list(shape), init, first, index, is_bias=is_bias)
+    assert np.array_equal(stacked[name][0].numpy(), expected.numpy()), (
+        f"ensemble initial value of {name} differs from models.initial_value")
+  return stacked
+
+
+# One graph function per (init, parameter shapes), each traced once per number of seeds; one
+# function for all would warn of retracing as the sweep moves from one shape to the next.
+_INITIALISERS = {}
+
+
+def _initial_stack(seeds, init, specs):
+  """models.initial_value for a tensor of seeds, which its tf.constant([seed, index]) cannot take."""
+  out = {}
+  for index, (name, shape, is_bias) in enumerate(specs):
+    if init != "normal" and is_bias:
+      out[name] = tf.zeros([tf.shape(seeds)[0], *shape])
+      continue
+
+    def one(seed, shape=shape, index=index):
+      rng_seed = tf.stack([seed, tf.constant(index, tf.int64)])
+      if init == "normal":
+        return tf.random.stateless_normal(shape, seed=rng_seed)
+      limit = 1.0 if init == "uniform" else math.sqrt(6.0 / (shape[0] + shape[1]))
+      return tf.random.stateless_uniform(shape, seed=rng_seed, minval=-limit, maxval=limit)
+
+    out[name] = tf.map_fn(one, seeds, fn_output_signature=tf.float32)
+  return out
+
+
+def models_last(value):
+  """[M, *shape] -> [*shape, M]: the loop's layout (see `Program`)."""
+  return tf.transpose(value, [*range(1, value.shape.rank), 0])
+
+
+def apply_models_last(units, params, x):
+  """`models.Network.apply` for a stack of networks whose model axis is LAST.
+
+  kernel [in, out, M], bias [out, M], x [4, 2]; returns (logits [4, 1, M], probabilities
+  [4, 1, M]). The same units, in the same order, computing the same sums as `models.dense`;
+  only the model axis moved. XLA vectorises the innermost axis: with M innermost the 2-2-1
+  stack trains ~2.7x faster than with M leading (measured, 10,000 nets), where the innermost
+  axes have 1 or 2 elements.
+  """
+  values = {"x": x[:, :, None]}
+  logits = None
+  for i, (layer, source, _) in enumerate(units):
+    inputs = (tf.concat([values[s] for s in source], axis=1) if len(source) > 1
+              else values[source[0]])
+    kernel, bias = params[f"{layer}/kernel"], params[f"{layer}/bias"]
+    z = tf.reduce_sum(inputs[:, :, None, :] * kernel[None], axis=1) + bias[None]
+    if i == len(units) - 1:
+      logits = z
+    else:
+      values[layer] = tf.sigmoid(z)
+  return logits, tf.sigmoid(logits)
+
+
+class Program(tf.Module):
+  """The compiled ensemble loop of one network shape, optimizer kind and loss.
+
+  Inside the loop every parameter and optimizer slot carries the model axis last
+  ([*shape, M], `apply_models_last`); what goes in and comes out has it first. The learning
+  rate is an argument, so every learning rate of a sweep reuses one compilation.
+  """
+
+  def __init__(self, net, optimizer, loss):
+    super().__init__(name="ensemble_program")
+    self.net = net
+    self.optimizer = optimizer
+    self.loss = loss
+    self.slot_names = list(optim.Optimizer(optimizer, 1.0, net.params).slots)
+    self.x = tf.constant(data.INPUTS)
+    self.y = tf.constant(data.LABELS)
+    self._check_against(net)
+    # Made per instance, not as methods: TensorFlow counts a method's traces over all instances
+    # and would warn of retracing when a sweep builds one program per shape.
+    self.advance = tf.function(self._advance, jit_compile=True)
+    self.finish = tf.function(self._finish, jit_compile=True)
+    self.distributed = {}  # id(strategy) -> its replicated functions (`_replicated`)
+
+  def _check_against(self, net):
+    """The stacked forward pass, loss and accuracy must stay the single network's own."""
+    logits, activations = net.apply(net.params, self.x)
+    expected = (losses.compute_loss(logits, self.y, self.loss),
+                summaries.accuracy(activations[tags.OUTPUT], self.y),
+                activations[tags.OUTPUT][:, 0])
+    stacked = {k: models_last(tf.convert_to_tensor(v)[None]) for k, v in net.params.items()}
+    for got, want in zip(self.evaluate(stacked), expected):
+      assert np.allclose(got.numpy()[0], want.numpy(), rtol=1e-5, atol=1e-6), (
+          "the ensemble's forward pass, loss or accuracy differs from the single network's")
+
+  def initial_state(self, init, seeds):
+    params = {k: models_last(v) for k, v in initial_params(self.net, init, seeds).items()}
+    # Adam's slots are named '<param>/m' and '<param>/v' (xor_tf.optim), zeros at the start.
+    slots = {k: tf.zeros_like(params[tags.layer_of(k)]) for k in self.slot_names}
+    never = tf.fill([len(seeds)], tf.constant(NEVER, tf.int64))
+    return {"params": params, "slots": slots, "step": tf.constant(0, tf.int64),
+            "solved_step": never, "diverged_step": never}
+
+  def evaluate(self, params):
+    """Per-model loss [M], accuracy [M] and probabilities [M, 4] of a stack of networks."""
+    logits, probabilities = apply_models_last(self.net.units, params, self.x)
+    # losses.compute_loss and summaries.accuracy, as means over the points of each model (the
+    # constructor checks them against those); written out here because vectorizing those
+    # functions over the model axis costs a quarter of the 2-2-1 ensemble's speed.
+    y = tf.broadcast_to(self.y[:, :, None], tf.shape(logits))
+    if self.loss == "bce":
+      per_point = tf.nn.sigmoid_cross_entropy_with_logits(labels=y, logits=logits)
+    else:
+      per_point = tf.square(probabilities - y)
+    loss = tf.reduce_mean(per_point, axis=[0, 1])
+    right = tf.cast(tf.equal(probabilities > 0.5, y > 0.5), tf.float32)
+    accuracy = tf.reduce_mean(right, axis=[0, 1])
+    return loss, accuracy, tf.transpose(probabilities[:, 0, :])
+
+  def _step(self, state, learning_rate):
+    params = state["params"]
+    with tf.GradientTape() as tape:
+      tape.watch(params)
+      loss, accuracy, _ = self.evaluate(params)
+      total = tf.reduce_sum(loss)  # model m's gradient is its own mean loss's gradient
+    grads = tape.gradient(total, params)
+    update = optim.Optimizer(self.optimizer, learning_rate, {})
+    params, slots = update.update(params, grads, state["slots"], state["step"])
+    return dict(self._track(state, loss, accuracy), params=params, slots=slots,
+                step=state["step"] + 1)
+
+  @staticmethod
+  def _track(state, loss, accuracy):
+    """Notes, per model, the first step with all four points right and with a non-finite loss."""
+    step = state["step"]
+    return {"solved_step": tf.where((state["solved_step"] == NEVER) & (accuracy == 1.0), step,
+                                    state["solved_step"]),
+            "diverged_step": tf.where((state["diverged_step"] == NEVER)
+                                      & ~tf.math.is_finite(loss), step, state["diverged_step"])}
+
+  def _advance(self, state, until, learning_rate):
+    """Trains every model of `state` up to step `until` (int64); returns the new state."""
+    return tf.while_loop(lambda s: s["step"] < until,
+                         lambda s: [self._step(s, learning_rate)], [state])[0]
+
+  def _finish(self, state):
+    """Final per-model outcomes; the last step itself counts for solved and diverged."""
+    loss, accuracy, probabilities = self.evaluate(state["params"])
+    return dict(self._track(state, loss, accuracy), loss=loss, accuracy=accuracy,
+                probabilities=probabilities)
+
+
+_PROGRAMS = {}
+
+
+def program(config):
+  """The (cached) compiled loop for config's shape, optimizer and loss."""
+  net = template(config)
+  key = (repr(net), config.optimizer, config.loss)
+  if key not in _PROGRAMS:
+    _PROGRAMS[key] = Program(net, config.optimizer, config.loss)
+  return _PROGRAMS[key]
+
+
+def steps_per_chunk(net, models_per_replica, steps):
+  """Steps per compiled call: about PARAM_STEPS_PER_CHUNK updates, in hundreds of steps."""
+  size = sum(int(np.prod(v.shape)) for v in net.params.values())
+  per_chunk = PARAM_STEPS_PER_CHUNK // max(1, size * models_per_replica)
+  return min(steps, max(MIN_STEPS_PER_CHUNK, per_chunk // 100 * 100))
+
+
+def train(config, seeds, *, strategy=None, on_chunk=None, chunk_steps=None):
+  """Trains one network per seed for config.steps steps, all at once.
+
+  Args:
+    config: a `xor_tf.config.Config` of a hand-built arch (not keras); its `seed` is ignored.
+    seeds: the seeds, a non-empty sequence of ints >= 0; model m starts from exactly the
+      weights of a single run (`training.train`) with seed seeds[m].
+    strategy: a `tf.distribute` strategy whose replicas split the seeds, or None (the fast
+      default) to train them all in one compiled loop on the default device.
+    on_chunk: called as on_chunk(step, solved) after each compiled chunk, `solved` being how
+      many models have had all four points right at some step so far; for progress display.
+    chunk_steps: steps per compiled call; default: about one second of work.
+
+  Returns:
+    `Results`, per seed in the order given. Models whose loss became non-finite are marked
+    (diverged_step) and do not disturb the others; nothing raises.
+
+  Raises:
+    ValueError: if config or seeds are not valid.
+  """
+  check(config)
+  seeds = [int(s) for s in seeds]
+  if not seeds or min(seeds) < 0:
+    raise ValueError(f"seeds expects a non-empty list of integers >= 0; received {seeds!r}.")
+  prog = program(config)
+  lr = tf.constant(config.learning_rate, tf.float32)
+  if strategy is None:
+    state = prog.initial_state(config.init, seeds)
+    advance, finish = prog.advance, prog.finish
+    count_solved = lambda s: int(tf.math.count_nonzero(s["solved_step"] != NEVER))
+    per_replica = len(seeds)
+  else:
+    state, advance, finish, count_solved, per_replica = _distributed(prog, config, seeds,
+                                                                     strategy)
+  chunk = chunk_steps or steps_per_chunk(prog.net, per_replica, config.steps)
+  bounds = list(range(chunk, config.steps, chunk)) + [config.steps]
+  train_seconds, compile_seconds, timed = 0.0, 0.0, 0
+  for i, until in enumerate(bounds):
+    before = time.perf_counter()
+    state = advance(state, tf.constant(until, tf.int64), lr)
+    solved = count_solved(state)  # also waits for the chunk to finish, for the timing
+    elapsed = time.perf_counter() - before
+    if i == 0:
+      compile_seconds = elapsed
+    else:
+      train_seconds += elapsed
+      timed += until - bounds[i - 1]
+    if on_chunk:
+      on_chunk(until, solved)
+  out = {k: np.asarray(v)[:len(seeds)] for k, v in finish(state).items()}
+  # A diverged model's numbers are NaN, whatever its NaN weights happen to compute.
+  finite = out["diverged_step"] == NEVER
+  loss = np.where(finite, out["loss"], np.nan).astype(np.float32)
+  accuracy = np.where(finite, out["accuracy"], np.nan).astype(np.float32)
+  return Results(config=config, seeds=np.array(seeds, np.int64), loss=loss, accuracy=accuracy,
+                 solved_step=out["solved_step"], diverged_step=out["diverged_step"],
+                 probabilities=out["probabilities"],
+                 train_seconds=train_seconds, timed_steps=timed, compile_seconds=compile_seconds)
+
+
+def _distributed(prog, config, seeds, strategy):
+  """The state, loop and final step of `train` with the seeds split over strategy's replicas."""
+  replicas = strategy.num_replicas_in_sync
+  per_replica = -(-len(seeds) // replicas)
+  # Equal slices keep one trace for all replicas; the padding repeats the last seed and is
+  # dropped after the gather.
+  padded = seeds + [seeds[-1]] * (per_replica * replicas - len(seeds))
+
+  def slice_state(context):
+    i = context.replica_id_in_sync_group
+    return prog.initial_state(config.init, padded[i * per_replica:(i + 1) * per_replica])
+
+  state = strategy.experimental_distribute_values_from_function(slice_state)
+  key = id(strategy)
+  if key not in prog.distributed:  # made once per program and strategy, so traced once
+    prog.distributed[key] = _replicated(prog, strategy)
+  advance, count_solved, finish = prog.distributed[key]
+  return state, advance, finish, lambda s: int(count_solved(s)), per_replica
+
+
+def _replicated(prog, strategy):
+  """prog's loop, solved count and final step run by every replica on its slice."""
+
+  @tf.function
+  def advance(state, until, lr):
+    return strategy.run(prog.advance, args=(state, until, lr))
+
+  @tf.function
+  def count_solved(state):
+    counts = strategy.run(lambda s: tf.math.count_nonzero(s["solved_step"] != NEVER), (state,))
+    return strategy.reduce(tf.distribute.ReduceOp.SUM, counts, axis=None)
+
+  @tf.function
+  def finish(state):
+    final = strategy.run(prog.finish, args=(state,))
+    return {k: strategy.gather(v, axis=0) for k, v in final.items()}
+
+  return advance, count_solved, finish
+
+
+def make_strategy(kind="auto"):
+  """The tf.distribute strategy that splits the seeds, or None for the single-device path.
+
+  Args:
+    kind: 'none'; 'mirrored': MirroredStrategy over this machine's GPUs, or its logical CPU
+      devices if there is no GPU (see `split_cpu`); 'multi_worker': MultiWorkerMirroredStrategy
+      over the cluster that TF_CONFIG describes; 'auto': multi_worker if TF_CONFIG is set, else
+      mirrored if there are several GPUs or logical CPUs, else none.
+
+  Call it first thing after importing TensorFlow: MultiWorkerMirroredStrategy has to exist
+  before TensorFlow initialises its devices.
+  """
+  if kind == "multi_worker" or (kind == "auto" and os.environ.get("TF_CONFIG")):
+    # Before anything lists or uses a device: collective ops are configured at start-up.
+    return tf.distribute.MultiWorkerMirroredStrategy()
+  gpus = [d.name for d in tf.config.list_logical_devices("GPU")]
+  cpus = [d.name for d in tf.config.list_logical_devices("CPU")]
+  if kind == "auto":
+    kind = "mirrored" if len(gpus) > 1 or len(cpus) > 1 else "none"
+  if kind == "none":
+    return None
+  return tf.distribute.MirroredStrategy(gpus or cpus)
+
+
+def split_cpu(count):
+  """Splits the CPU into `count` logical devices; must run before TensorFlow uses a device."""
+  cpu = tf.config.list_physical_devices("CPU")[0]
+  tf.config.set_logical_device_configuration(
+      cpu, [tf.config.LogicalDeviceConfiguration() for _ in range(count)])
+
+
+def is_chief(strategy):
+  """Whether this process writes results: always without a multi-worker cluster."""
+  resolver = getattr(strategy, "cluster_resolver", None)
+  if resolver is None or not resolver.cluster_spec().as_dict():
+    return True
+  task_type, task_id = resolver.task_type, resolver.task_id
+  has_chief = "chief" in resolver.cluster_spec().as_dict()
+  return task_type == "chief" or (not has_chief and task_type == "worker" and task_id == 0)
+
+
+# Where stuck sigmoid nets sit: some points learned, the others sharing one output that is the
+# mean of their labels. (loss, what the net outputs there) for each loss kind.
+PLATEAUS = {
+    "bce": ((math.log(2), "ln 2: 0.5 on all four points"),
+            (math.log(2) / 2, "ln 2 / 2: two points learned, two at 0.5"),
+            ((3 * math.log(3) - 2 * math.log(2)) / 4, "one point learned, three at 2/3")),
+    "mse": ((0.25, "0.5 on all four points"),
+            (0.125, "two points learned, two at 0.5"),
+            (1 / 6, "one point learned, three at 2/3"),
+            (0.5, "two points saturated at the wrong label")),
+}
+PLATEAU_TOLERANCE = 0.003  # a net still creeping towards a plateau after config.steps
+
+
+@dataclasses.dataclass
+class Failure:
+  """A group of unsolved (finite) seeds whose final losses lie together."""
+
+  loss: float  # the group's median final loss
+  count: int
+  seeds: list
+  plateau: str = ""  # what the nets output there, when it is a known plateau
+
+
+@dataclasses.dataclass
+class Census:
+  """How often one configuration solves XOR over its seeds, and where the others end."""
+
+  config: config_lib.Config
+  seeds: int
+  solved: int
+  diverged: int
+  median_steps: float  # median first step with accuracy 1.0 over the solved seeds; NaN if none
+  failures: list  # [Failure], most common first
+
+  @property
+  def fraction_solved(self):
+    return self.solved / self.seeds
+
+  @property
+  def fraction_diverged(self):
+    return self.diverged / self.seeds
+
+
+def census(results, *, gap=0.01):
+  """Summarises `Results`: fraction solved, median steps to solve, and the failures' clusters.
+
+  Final losses of the unsolved, finite seeds are sorted and split wherever two neighbours differ
+  by more than `gap` (relative to the loss, for losses above 1); each group is named after the
+  plateau it sits at, if any (PLATEAUS).
+
+  Returns:
+    A `Census`.
+  """
+  solved = results.solved
+  steps = results.solved_step[solved]
+  stuck = ~solved & ~results.diverged
+  order = np.argsort(results.loss[stuck], kind="stable")
+  losses, seeds = results.loss[stuck][order], results.seeds[stuck][order]
+  breaks = np.nonzero(np.diff(losses) > gap * np.maximum(1, losses[1:]))[0] + 1
+  groups = np.split(np.arange(len(losses)), breaks)
+  failures = []
+  for g in groups:
+    if len(g):
+      loss = float(np.median(losses[g]))
+      names = [name for value, name in PLATEAUS.get(results.config.loss, ())
+               if abs(loss - value) <= PLATEAU_TOLERANCE]
+      failures.append(Failure(loss, len(g), [int(s) for s in seeds[g]], names[0] if names else ""))
+  failures.sort(key=lambda f: (-f.count, f.loss))
+  return Census(config=results.config, seeds=len(results), solved=int(solved.sum()),
+                diverged=int(results.diverged.sum()),
+                median_steps=float(np.median(steps)) if len(steps) else math.nan,
+                failures=failures)
+
+
+def describe(config):
+  """E.g. 'nn 2-2-1 sgd lr=5 bce uniform': what distinguishes one configuration of a sweep."""
+  return (f"{config.arch} {config.shape} {config.optimizer} lr={config.learning_rate:g} "
+          f"{config.loss} {config.init}")
+
+
+def failures_text(c, limit=4):
+  """E.g. '15 at 0.3468 (ln 2 / 2: two points learned, two at 0.5); 1 at 0.4776 (...)'."""
+  parts = [f"{f.count} at {f.loss:.4g}" + (f" ({f.plateau})" if f.plateau else "")
+           for f in c.failures[:limit]]
+  rest = sum(f.count for f in c.failures[limit:])
+  return "; ".join(parts + ([f"{rest} elsewhere"] if rest else [])) or "none"
+
+
+def census_table(censuses):
+  """A Markdown table of censuses, one row per configuration (printed and sent to TensorBoard)."""
+  rows = ["| configuration | steps | solved | median steps to solve | diverged | "
+          "unsolved end at (seeds at final loss) |",
+          "|---|---|---|---|---|---|"]
+  for c in censuses:
+    median = "—" if math.isnan(c.median_steps) else f"{c.median_steps:g}"
+    rows.append(f"| {describe(c.config)} | {c.config.steps} | {c.solved}/{c.seeds} "
+                f"({c.fraction_solved:.0%}) | {median} | {c.diverged} | {failures_text(c)} |")
+  return "\n".join(rows)
