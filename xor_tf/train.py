@@ -217,8 +217,13 @@ def main(argv):
     fail(f"the loss became non-finite at step {e.step} with --learning_rate="
          f"{config.learning_rate:g}; expected a finite loss, so try a smaller --learning_rate "
          "(the last finite checkpoint is kept in the run directory).", status=3)
-  if result.signal is not None:
-    sys.exit(128 + result.signal)  # 130 for Ctrl-C, 143 for SIGTERM, as shells report them
+  # 130 for Ctrl-C, 143 for SIGTERM, as shells report them.
+  status = 0 if result.signal is None else 128 + result.signal
+  # Everything is written and closed (events, checkpoints, SavedModel, the report), so skip
+  # TensorFlow's interpreter teardown, which takes ~0.5 s of a run that trains in 0.05 s.
+  sys.stdout.flush()
+  sys.stderr.flush()
+  os._exit(status)  # pylint: disable=protected-access
 
 
 if __name__ == "__main__":
