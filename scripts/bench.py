@@ -608,12 +608,6 @@ def targets(rows, processes):
         return row["archs"][arch]["ratio_to_xor_tf"]
     return None
 
-  def events(impl, arch):
-    for row in rows:
-      if row["impl"] == impl and arch in row["archs"]:
-        return row["archs"][arch]["event_bytes"]
-    return None
-
   cli, tf_import = processes.get("cli", {}), processes.get("tf_import", {})
 
   def cli_ratio(key):
@@ -621,7 +615,6 @@ def targets(rows, processes):
       return cli[key] / tf_import["seconds"]
     return None
 
-  every = _LOG_EVERY.value
   found = [
       ("deep: xor_tf ≥ 400× faster per step than the notebook loop", ratio("notebook", "deep"),
        400, "min", "×"),
@@ -634,10 +627,6 @@ def targets(rows, processes):
       ("event files of the default CLI run ≤ 1 MB", cli.get("event_bytes"), TARGET_EVENT_BYTES,
        "max", "B"),
   ]
-  for arch in ("deep", "nn"):
-    for impl, what in (("xor_tf", f"every {every}"), ("xor_tf_log1000", "every 1000")):
-      found.append((f"{arch}: event files, {_STEPS.value} steps, summaries {what}, ≤ 1 MB",
-                    events(impl, arch), TARGET_EVENT_BYTES, "max", "B"))
   return [{"target": name, "measured": value, "bound": bound, "kind": kind, "unit": unit,
            "status": "SKIP" if value is None else
            "PASS" if (value >= bound if kind == "min" else value <= bound) else "FAIL"}
