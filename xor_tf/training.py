@@ -91,17 +91,16 @@ class TrainLoop(tf.Module):
     self.writer = writer
     self.logs_per_chunk = logs_per_chunk
     self.step = tf.Variable(0, dtype=tf.int64, name="step")
-    # Notebook 002's diagnostic: did each weight's last update go up, and how often has the
-    # direction changed since the last logging step.
-    self.went_up = {k: tf.Variable(tf.zeros(v.shape, tf.bool), name=f"went_up_{i}")
-                    for i, (k, v) in enumerate(net.params.items())}
-    self.sign_changes = {k: tf.Variable(tf.zeros(v.shape), name=f"sign_changes_{i}")
-                         for i, (k, v) in enumerate(net.params.items())}
     # Everything the loop carries, as variables: what a checkpoint saves and a resume restores.
     self.carried = {"params": net.params, "slots": optimizer.slots, "step": self.step}
     self.diagnostics = diagnostics
     if diagnostics:
-      self.carried.update(went_up=self.went_up, sign_changes=self.sign_changes)
+      # Notebook 002's diagnostic: did each weight's last update go up, and how often has the
+      # direction changed since the last logging step.
+      self.carried["went_up"] = {k: tf.Variable(tf.zeros(v.shape, tf.bool), name=f"went_up_{i}")
+                                 for i, (k, v) in enumerate(net.params.items())}
+      self.carried["sign_changes"] = {k: tf.Variable(tf.zeros(v.shape), name=f"changes_{i}")
+                                      for i, (k, v) in enumerate(net.params.items())}
     self.x = tf.constant(data.INPUTS)
     self.y = tf.constant(data.LABELS)
     loss_fn = lambda logits, y: compute_loss(logits, y, loss)
@@ -193,7 +192,7 @@ class TrainLoop(tf.Module):
     return state, {tag: ta.stack() for tag, ta in records.items()}, num_recorded, bad
 
   @tf.function(autograph=False)
-  def train_chunk(self, log_steps, num_logs, draw, written_through, previous):
+  def train_chunk(self, log_steps, num_logs, draw, previous):
     """Writes the previous chunk's summaries while it trains this chunk, in one call.
 
     The two halves share no data, so TensorFlow runs the summary writing (the slow part at
@@ -204,8 +203,6 @@ class TrainLoop(tf.Module):
         padding.
       num_logs: int32 scalar, how many entries of log_steps are real (0: only write).
       draw: bool [logs_per_chunk]: whether to draw pictures at each logging step.
-      written_through: int64 [len(self.tags)]: tag i is not written again at steps up to
-        written_through[i] (a resumed run skips what its event files already hold).
       previous: what the previous call returned, with its 'log_steps' and 'draw' added; its
         records are written now. `empty_chunk()` for the first call.
 
@@ -213,17 +210,33 @@ class TrainLoop(tf.Module):
       {'records': {tag: [logs_per_chunk, ...]}, 'recorded': how many are real,
        'nonfinite_step': the step whose loss was not finite, or -1}.
     """
-    if self.writer is not None:
-      with self.writer.as_default():
-        tf.while_loop(
-            lambda k: k < previous["recorded"],
-            lambda k: self._write(k, previous["records"], previous["log_steps"],
-                                  written_through, previous["draw"]),
-            [tf.constant(0)])
-        self.writer.flush()  # what was logged survives a kill
+    self._write_chunk(previous, self._write_all)
     state, records, recorded, bad = self._advance(self._read(), log_steps, num_logs, draw)
     self._assign(state)
     return {"records": records, "recorded": recorded, "nonfinite_step": bad}
+
+  @tf.function(autograph=False)
+  def write_new(self, previous, written_through):
+    """Writes a chunk's records like train_chunk, but no tag at a step it was written at before.
+
+    Only a resumed run needs this, for its first chunk, which recomputes logging steps that
+    its event files may already hold (all of them, or some tags of the last one).
+
+    Args:
+      previous: a chunk as train_chunk takes it.
+      written_through: int64 [len(self.tags)]: the last step each tag was written at.
+    """
+    self._write_chunk(previous, lambda k, records, log_steps, draw: self._write_each(
+        k, records, log_steps, draw, written_through))
+
+  def _write_chunk(self, chunk, write):
+    if self.writer is None:
+      return
+    with self.writer.as_default():
+      tf.while_loop(lambda k: k < chunk["recorded"],
+                    lambda k: write(k, chunk["records"], chunk["log_steps"], chunk["draw"]),
+                    [tf.constant(0)])
+      self.writer.flush()  # what was logged survives a kill
 
   def empty_chunk(self):
     """A `previous` for train_chunk's first call: nothing to write."""
@@ -233,9 +246,22 @@ class TrainLoop(tf.Module):
             "recorded": tf.constant(0), "nonfinite_step": tf.constant(-1, tf.int64),
             "log_steps": tf.zeros([n], tf.int64), "draw": tf.zeros([n], tf.bool)}
 
-  def _write(self, k, records, log_steps, written_through, draw):
-    """Writes the k-th record of a chunk, each tag only if not written before (and pictures
-    only where drawn). Plain tf.cond, so that no AutoGraph conversion is needed."""
+  def _write_all(self, k, records, log_steps, draw):
+    """Writes the k-th record of a chunk; pictures only where they were drawn.
+
+    One tf.cond for the pictures and none per tag: building a cond's branch graphs is most of
+    what tracing the writes costs."""
+    record = {tag: records[tag][k] for tag in self.tags}
+    plain = {tag: v for tag, v in record.items() if not tags.is_picture(tag)}
+    drawn = {tag: v for tag, v in record.items() if tags.is_picture(tag)}
+    summaries.write(plain, log_steps[k], self.metadata)
+    if drawn:
+      tf.cond(draw[k], lambda: summaries.write(drawn, log_steps[k], self.metadata),
+              lambda: tf.constant(False))
+    return k + 1
+
+  def _write_each(self, k, records, log_steps, draw, written_through):
+    """As _write_all, but each tag only at steps after written_through of that tag."""
     for i, tag in enumerate(self.tags):
       wanted = log_steps[k] > written_through[i]
       if tags.is_picture(tag):
@@ -342,11 +368,21 @@ def train(config, *, writer=None, on_log=None, loop=None, checkpoints=None,
   # A fresh run's first call logs step 0 alone and pays for tracing and compiling; the rest
   # are timed.
   parts = ([[0]] if start == 0 else []) + chunks(schedule, size, start, checkpoint_every)
-  through = tf.constant([(written_through or {}).get(tag, -1) for tag in loop.tags], tf.int64)
+  through = [(written_through or {}).get(tag, -1) for tag in loop.tags]
   history = {"step": [], tags.LOSS: [], tags.ACCURACY: []}
   train_seconds, timed_steps, interrupted = 0.0, 0, False
   previous = loop.empty_chunk()
   nothing = (tf.zeros([size], tf.int64), tf.constant(0), tf.zeros([size], tf.bool))
+
+  def writable(chunk):
+    """The chunk to hand train_chunk; a chunk overlapping what a resumed run's event files
+    hold is written here instead, tag by tag."""
+    steps = chunk["log_steps"].numpy()[:int(chunk["recorded"])]
+    if len(steps) and steps[0] <= max(through):
+      loop.write_new(chunk, tf.constant(through, tf.int64))
+      return loop.empty_chunk()
+    return chunk
+
   try:
     for i, part in enumerate(parts):
       padded = part + [part[-1]] * (size - len(part))
@@ -354,8 +390,8 @@ def train(config, *, writer=None, on_log=None, loop=None, checkpoints=None,
               for s in padded]
       log_steps, draw = tf.constant(padded, tf.int64), tf.constant(draw)
       before = time.perf_counter()
-      out = loop.train_chunk(log_steps, tf.constant(len(part), tf.int32), draw, through,
-                             previous)
+      out = loop.train_chunk(log_steps, tf.constant(len(part), tf.int32), draw,
+                             writable(previous))
       losses, accuracies = (out["records"][t].numpy() for t in (tags.LOSS, tags.ACCURACY))
       if i > 0:
         train_seconds += time.perf_counter() - before
@@ -379,7 +415,7 @@ def train(config, *, writer=None, on_log=None, loop=None, checkpoints=None,
         break
   finally:  # the last chunk's summaries, also when stopped or diverged
     before = time.perf_counter()
-    loop.train_chunk(nothing[0], nothing[1], nothing[2], through, previous)
+    loop.train_chunk(*nothing, writable(previous))
     train_seconds += time.perf_counter() - before
   if writer is not None:
     writer.flush()
