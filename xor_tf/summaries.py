@@ -29,7 +29,7 @@ def histogram_buckets(data, bucket_count=BUCKETS):
   width = tf.where(single, tf.constant(1.0, tf.float64), (hi - lo) / bucket_count)
   index = tf.cast(tf.floor((data - lo) / width), tf.int32)
   index = tf.where(single, bucket_count - 1, tf.minimum(index, bucket_count - 1))
-  counts = tf.reduce_sum(tf.one_hot(index, bucket_count, dtype=tf.float64), axis=0)
+  counts = tf.math.unsorted_segment_sum(tf.ones_like(data), index, bucket_count)
   edges = lo + (hi - lo) * tf.range(bucket_count + 1, dtype=tf.float64) / bucket_count
   left = edges[:-1]
   right = tf.concat([edges[1:-1], [hi]], axis=0)

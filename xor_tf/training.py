@@ -44,7 +44,7 @@ tf.get_logger().addFilter(_OncePerLoopRetracing())
 # A chunk holds up to this many logging steps, and about this many training steps, so the
 # per-call cost (~0.3 ms) is spread thin while progress and interrupts stay prompt.
 MAX_LOGS_PER_CHUNK = 64
-STEPS_PER_CHUNK = 2000
+STEPS_PER_CHUNK = 5000
 
 
 def tape_gradients(net, params, x, y, loss_kind):
