@@ -139,7 +139,7 @@ def test_draw_compiles_with_xla_for_a_real_network():
   assert "HloModule" in compiled.experimental_get_compiler_ir(params)(stage="hlo")
 
 
-def test_png_and_summary_tensor():
+def test_png():
   image = pictures.decision_boundary(tf.fill([pictures.GRID ** 2], 0.25))
   encoded = pictures.png(image)
   assert isinstance(encoded, bytes) and encoded.startswith(PNG_SIGNATURE)
@@ -147,6 +147,21 @@ def test_png_and_summary_tensor():
   assert pictures.png(image[0]) == encoded
   with pytest.raises(ValueError, match="uint8 RGB"):
     pictures.png(tf.zeros([4, 4, 3]))
-  width, height, data_ = pictures.summary_tensor(image).numpy()
-  assert (int(width), int(height)) == (image.shape[2], image.shape[1])
-  np.testing.assert_array_equal(tf.io.decode_png(data_).numpy(), image[0].numpy())
+
+
+@pytest.mark.parametrize("width", [4, 5, 6, 7])  # every row padding: 0, 1, 2 and 3 bytes
+def test_bmp_is_the_image_compiled_or_not(width):
+  import io
+  from PIL import Image  # what TensorBoard uses to tell an image's type
+  image = tf.random.stateless_uniform([1, 3, width, 3], seed=[width, 0], maxval=256,
+                                      dtype=tf.int32)
+  image = tf.cast(image, tf.uint8)
+  eager = pictures.bmp(image)
+  compiled = tf.function(pictures.bmp, jit_compile=True)(image)
+  np.testing.assert_array_equal(eager.numpy(), compiled.numpy())
+  assert len(eager.numpy()) == pictures.bmp_length(3, width)
+  data_ = eager.numpy().tobytes()
+  np.testing.assert_array_equal(tf.io.decode_bmp(data_, channels=3).numpy(), image[0].numpy())
+  with Image.open(io.BytesIO(data_)) as opened:
+    assert opened.format == "BMP"
+    np.testing.assert_array_equal(np.asarray(opened.convert("RGB")), image[0].numpy())

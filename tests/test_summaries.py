@@ -79,12 +79,30 @@ def test_no_pictures_when_image_every_is_zero(tmp_path):
   assert not any(tag.startswith("pictures/") for tag in written)
 
 
-def test_pictures_are_pngs_of_the_decision_boundary(tmp_path):
-  _, written = train_into(tmp_path, arch="nn", steps=20, log_every=10, image_every=10)
-  steps = [step for step, _ in written["pictures/decision_boundary"]]
-  assert steps == [0, 10, 20]
-  width, height, png = written["pictures/decision_boundary"][-1][1]
-  assert png.startswith(b"\x89PNG") and int(width) >= 64 and int(height) >= 64
+def test_pictures_are_images_of_what_the_network_computes(tmp_path):
+  from xor_tf import models, pictures
+  config = config_lib.Config(arch="nn", steps=20, log_every=10, image_every=10)
+  result, written = train_into(tmp_path, arch="nn", steps=20, log_every=10, image_every=10)
+  assert [step for step, _ in written["pictures/decision_boundary"]] == [0, 10, 20]
+  net = models.build(config)
+  for param, value in zip(net.params.values(), _final_weights(config)):
+    param.assign(value)
+  _, activations = net(pictures.grid_points())
+  for tag, name in (("pictures/decision_boundary", "output"), ("pictures/layer1", "layer1")):
+    width, height, image = written[tag][-1][1]
+    decoded = tf.io.decode_image(image, channels=3).numpy()  # a BMP
+    assert decoded.shape == (int(height), int(width), 3) and int(width) >= 16, tag
+    expected = pictures.draw(activations)[name][0].numpy()
+    # XLA may fuse the float arithmetic differently: a colour may round one step apart.
+    assert np.abs(decoded.astype(int) - expected.astype(int)).max() <= 1, tag
+  assert int(written["pictures/decision_boundary"][-1][1][0]) >= 64
+
+
+def _final_weights(config):
+  """The weights after config.steps steps, trained again without a writer."""
+  loop = training.create(config)
+  training.train(config, loop=loop)
+  return [v.numpy() for v in loop.net.params.values()]
 
 
 def test_diagnostics_match_a_per_step_reference(tmp_path):

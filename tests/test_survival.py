@@ -140,6 +140,34 @@ def test_sigkill_leaves_readable_event_files(tmp_path):
   assert logged["loss"] == list(range(0, logged["loss"][-1] + 1, 1000))
 
 
+def test_a_logging_step_is_on_disk_before_training_passes_the_next(tmp_path):
+  """What bounds a SIGKILL's loss: each time training sets off from logging step L towards the
+  next, the event files already hold every logging step up to L - log_every."""
+  config = config_lib.Config(arch="nn", steps=3000, log_every=100, image_every=500)
+  writer = tf.summary.create_file_writer(str(tmp_path))
+  loop = training.create(config, writer)
+  advance, seen = loop._advance, []
+
+  def on_disk(step):  # runs in the graph, just before the compiled training sets off
+    logged = steps_per_tag(str(tmp_path)).get("loss", [])
+    seen.append((int(step), logged[-1] if logged else -1))
+    return step
+
+  @tf.function(autograph=False)
+  def watched(packed, step, until):
+    step = tf.reshape(tf.py_function(on_disk, [step], tf.int64), [])
+    return advance(packed, step, until)
+
+  loop._advance = watched
+  training.train(config, writer=writer, loop=loop)
+  writer.close()
+  # Each time it sets off, with its state (the first call stays at 0 and compiles).
+  assert [step for step, _ in seen] == [0, *range(0, 3000, 100)]
+  for step, last_on_disk in seen:
+    assert last_on_disk >= step - config.log_every, (step, last_on_disk)
+  assert steps_per_tag(str(tmp_path))["loss"] == list(range(0, 3001, 100))
+
+
 def test_concurrent_runs_never_share_a_directory(tmp_path):
   made, failed = [], []
 

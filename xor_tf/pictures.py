@@ -5,10 +5,12 @@ square with a margin: the grid is just a batch of GRID * GRID inputs to `apply`.
 probability becomes the decision-boundary picture and each hidden layer's activations become a
 row of heatmaps, one per neuron. Everything up to the uint8 image uses only static shapes and
 plain tensor ops (no tf.image, no py_function), so the training loop can draw inside its
-jit-compiled while-loop; only the PNG encoding (`summary_tensor`, `png`) runs outside XLA.
+jit-compiled while-loop, and encode it there too, as a BMP (`bmp`): uncompressed, so it is a
+fixed-length byte layout that XLA can build. The picture saved at the end of a run is a PNG (`png`).
 """
 
 import functools
+import struct
 
 import numpy as np
 import tensorflow as tf
@@ -199,24 +201,43 @@ def draw(activations, size=GRID):
           for name, value in activations.items()}
 
 
-@_plain_tensor_ops
-def summary_tensor(image, *, compression=1):
-  """One picture as the image dashboard stores it: string [3] (width, height, PNG bytes).
+def _bmp_header(height, width):
+  """The 54 header bytes of a 24-bit BMP of that size (BITMAPFILEHEADER + BITMAPINFOHEADER)."""
+  row = _bmp_row_bytes(width)
+  pixels = row * height
+  return struct.pack("<2sIHHI", b"BM", 54 + pixels, 0, 0, 54) + struct.pack(
+      "<IiiHHIIiiII", 40, width, height, 1, 24, 0, pixels, 2835, 2835, 0, 0)
 
-  For `tf.summary.write` with the image plugin's metadata, between compiled chunks (encoding
-  does not compile with XLA). tf.summary.image does the same at zlib's default level; level 1
-  encodes these smooth pictures about twice as fast for ~15% more bytes.
+
+def _bmp_row_bytes(width):
+  return (3 * width + 3) // 4 * 4  # each row is padded to a multiple of 4 bytes
+
+
+def bmp_length(height, width):
+  """Bytes of the BMP `bmp` makes of an image [1, height, width, 3]."""
+  return 54 + _bmp_row_bytes(width) * height
+
+
+@_plain_tensor_ops
+def bmp(image):
+  """The bytes of a 24-bit BMP file of one uint8 RGB image, with XLA-compilable ops.
+
+  A BMP stores the rows bottom-up, each pixel as blue, green, red, each row padded to a
+  multiple of four bytes, after a header that depends only on the size. TensorBoard's image
+  dashboard serves it as image/bmp and browsers draw it, so a picture costs no encoding: PNG's
+  zlib, outside XLA, took ~1 ms per logging step.
 
   Args:
-    image: uint8 [1, H, W, 3].
-    compression: zlib level 0-9, or -1 for zlib's default.
+    image: uint8 [1, H, W, 3] with H and W known when tracing.
 
   Returns:
-    string tensor [3].
+    uint8 [bmp_length(H, W)].
   """
-  shape = tf.shape(image)
-  return tf.stack([tf.as_string(shape[2]), tf.as_string(shape[1]),
-                   tf.io.encode_png(image[0], compression=compression)])
+  _, height, width, _ = image.shape
+  rows = tf.reshape(tf.reverse(image[0], axis=[0, 2]), [height, 3 * width])
+  rows = tf.pad(rows, [[0, 0], [0, _bmp_row_bytes(width) - 3 * width]])
+  header = tf.constant(np.frombuffer(_bmp_header(height, width), np.uint8))
+  return tf.concat([header, tf.reshape(rows, [-1])], axis=0)
 
 
 def png(image, *, compression=-1):

@@ -19,6 +19,7 @@ import tensorflow as tf
 
 from xor_tf import backprop
 from xor_tf import data
+from xor_tf import encoding
 from xor_tf import models
 from xor_tf import optim
 from xor_tf import pictures as pictures_lib
@@ -118,13 +119,15 @@ class TrainLoop(tf.Module):
     if pictures:
       self.grid = pictures_lib.grid_points()
       self._draw = lambda params: summaries.draw(net.apply, params, self.grid)
-      drawn = self._draw(self._read()["params"])
-      self.blank = {tag: tf.zeros_like(image) for tag, image in drawn.items()}
-      example.update(drawn)
-    self.tags = list(example)
+      example.update(self._draw(self._read()["params"]))
+    self.tags = list(example)  # pictures last: their bytes are left out when not drawn
     self.metadata = {tag: summaries.metadata_for(tag, value) for tag, value in example.items()}
     self.dtypes = {tag: value.dtype for tag, value in example.items()}
     self.shapes = {tag: value.shape for tag, value in example.items()}
+    self.layout = encoding.Layout(self.dtypes, self.shapes, self.metadata)
+    self.picture_tags = [tag for tag in self.tags if tags.is_picture(tag)]
+    self.picture_bytes = sum(length for tag, length in zip(self.tags, self.layout.lengths)
+                             if tags.is_picture(tag))
 
   def step_graph(self):
     """The graph of one `train_step` (forward, loss, gradients, update), for the Graphs dashboard.
@@ -147,24 +150,39 @@ class TrainLoop(tf.Module):
   def _assign(self, state):
     tf.nest.map_structure(lambda var, value: var.assign(value), self.carried, state)
 
+  def _pack(self, state):
+    """Everything the loop carries but the step, as one float32 vector, and the step.
+
+    Each tensor passed around the graph-level loop, and into and out of the compiled function,
+    costs a handful of graph ops per logging step; one vector costs the same as one weight.
+    """
+    leaves = tf.nest.flatten({k: v for k, v in state.items() if k != "step"})
+    return (tf.concat([tf.reshape(tf.cast(v, tf.float32), [-1]) for v in leaves], axis=0),
+            state["step"])
+
+  def _unpack(self, packed, step):
+    """The state dict that `_pack` made `packed` and `step` of (bools were stored as 0 or 1)."""
+    template = {k: v for k, v in self.carried.items() if k != "step"}
+    leaves = tf.nest.flatten(template)
+    parts = tf.split(packed, [v.shape.num_elements() for v in leaves])
+    values = [tf.cast(tf.reshape(part, v.shape), v.dtype) for part, v in zip(parts, leaves)]
+    return dict(tf.nest.pack_sequence_as(template, values), step=step)
+
   # autograph=False here and below: the control flow is written with tf.while_loop and tf.cond,
   # and skipping AutoGraph's conversion of every function they call saves seconds of tracing.
   @tf.function(jit_compile=True, autograph=False)
-  def _advance(self, state, log_steps, num_logs, draw):
-    """Trains up to each of the first `num_logs` of `log_steps`, recording each logging step.
+  def _advance(self, packed, step, until):
+    """Trains from the state (packed, step) up to step `until`, or to the first non-finite loss.
 
-    Pictures are drawn only at the logging steps where `draw` is True (blank elsewhere).
-
-    Stops early at the first step whose loss is not finite.
+    Only training and the loss: what a logging step records is computed by `_record`, on the
+    other core. (XLA on CPU spreads a computation with many independent parts and buffers over
+    512 bytes across threads, and the hand-offs cost more than these tiny parts.)
 
     Returns:
-      (state, records {tag: [logs_per_chunk, ...]}, how many records are real, the step whose
-      loss was not finite or -1).
+      (packed, step, float32 [2] loss and accuracy at the new state, the step whose loss was
+      not finite or -1).
     """
-    records = {tag: tf.TensorArray(dtype, size=self.logs_per_chunk)
-               for tag, dtype in self.dtypes.items()}
-
-    def step(state, bad):
+    def one_step(state, bad):
       new_state, loss = train_step(self.net, self.optimizer, state, self.x, self.y, self.loss,
                                    self.gradients)
       if self.diagnostics:
@@ -172,105 +190,102 @@ class TrainLoop(tf.Module):
       bad = tf.where(tf.math.is_finite(loss), bad, state["step"])
       return new_state, bad
 
-    def until_log(k, state, records, bad):
-      state, bad = tf.while_loop(lambda s, b: (s["step"] < log_steps[k]) & (b < 0), step,
-                                 [state, bad])
-      record = self._observe(state)
-      if self.diagnostics:  # the count restarts at each logging step
-        state = dict(state, sign_changes=tf.nest.map_structure(tf.zeros_like,
-                                                               state["sign_changes"]))
-      if self.pictures:
-        params = state["params"]
-        record.update(tf.cond(draw[k], lambda: self._draw(params), lambda: self.blank))
-      records = {tag: ta.write(k, record[tag]) for tag, ta in records.items()}
-      return k + 1, state, records, bad
+    state = self._unpack(packed, step)
+    if self.diagnostics:  # the count restarts at each logging step, once `_record` has it
+      state["sign_changes"] = tf.nest.map_structure(tf.zeros_like, state["sign_changes"])
+    state, bad = tf.while_loop(lambda s, b: (s["step"] < until) & (b < 0), one_step,
+                               [state, tf.constant(-1, tf.int64)])
+    logits, activations = self.net.apply(state["params"], self.x)
+    metrics = tf.stack([compute_loss(logits, self.y, self.loss),
+                        summaries.accuracy(activations[tags.OUTPUT], self.y)])
+    return (*self._pack(state), metrics, bad)
 
-    k, state, records, bad = tf.while_loop(
-        lambda k, s, r, b: (k < num_logs) & (b < 0), until_log,
-        [tf.constant(0), state, records, tf.constant(-1, tf.int64)])
-    num_recorded = tf.where(bad < 0, k, k - 1)  # the record at a non-finite step is dropped
-    return state, {tag: ta.stack() for tag, ta in records.items()}, num_recorded, bad
+  @tf.function(jit_compile=True, autograph=False)
+  def _record(self, packed, step, draw, written_through):
+    """What the state (packed, step) logs, as the bytes of its summaries (`xor_tf.encoding`).
+
+    Pictures are drawn only if `draw`.
+
+    Returns:
+      (uint8 [self.layout.length], int32 [len(self.tags)] how many of each tag's bytes to
+      write: 0 for a picture not drawn or a tag written at this step before this run).
+    """
+    state = self._unpack(packed, step)
+    record = self._observe(state)
+    plain = [tag for tag in self.tags if not tags.is_picture(tag)]
+    encoded = self.layout.encode(record, plain)
+    if self.pictures:
+      params = state["params"]
+      drawn = tf.cond(draw, lambda: self.layout.encode(self._draw(params), self.picture_tags),
+                      lambda: tf.zeros([self.picture_bytes], tf.uint8))
+      encoded = tf.concat([encoded, drawn], axis=0)
+    picture = tf.constant([tags.is_picture(tag) for tag in self.tags])
+    wanted = (step > written_through) & (draw | ~picture)
+    return encoded, tf.where(wanted, tf.constant(self.layout.lengths, tf.int32), 0)
 
   @tf.function(autograph=False)
-  def train_chunk(self, log_steps, num_logs, draw, previous):
-    """Writes the previous chunk's summaries while it trains this chunk, in one call.
+  def train_chunk(self, log_steps, num_logs, draw, entry, written_through):
+    """Trains to each of the first `num_logs` logging steps, writing each one's summaries.
 
-    The two halves share no data, so TensorFlow runs the summary writing (the slow part at
-    small log intervals) on one core while the compiled loop trains on the other.
+    A graph-level loop calls the compiled `_advance` once per logging step. Meanwhile, on the
+    other core, `_record` and `_write` record and write the summaries of the state it started
+    from, and they are flushed before the next `_advance` begins: a killed run loses at most
+    the summaries of its last logging step. Those of the state the chunk ends at are written
+    by the next call.
 
     Args:
       log_steps: int64 [logs_per_chunk], increasing logging steps; entries past num_logs are
         padding.
-      num_logs: int32 scalar, how many entries of log_steps are real (0: only write).
+      num_logs: int32 scalar, how many entries of log_steps are real; with 0 the call only
+        writes the summaries of the current state.
       draw: bool [logs_per_chunk]: whether to draw pictures at each logging step.
-      previous: what the previous call returned, with its 'log_steps' and 'draw' added; its
-        records are written now. `empty_chunk()` for the first call.
+      entry: bool [2]: whether to write the summaries of the current state (a logging step),
+        and whether to draw its pictures.
+      written_through: int64 [len(self.tags)]: the last step each tag was written at before
+        this run (-1 for a new run); a resumed run writes no tag at a step it already holds.
 
     Returns:
-      {'records': {tag: [logs_per_chunk, ...]}, 'recorded': how many are real,
+      {'metrics': float32 [logs_per_chunk, 2] loss and accuracy, 'recorded': how many are real,
        'nonfinite_step': the step whose loss was not finite, or -1}.
     """
-    self._write_chunk(previous, self._write_all)
-    state, records, recorded, bad = self._advance(self._read(), log_steps, num_logs, draw)
-    self._assign(state)
-    return {"records": records, "recorded": recorded, "nonfinite_step": bad}
+    draws = tf.concat([entry[1:], draw], axis=0)  # at the state each iteration starts from
+    writes = tf.concat([entry[:1], tf.ones_like(draw)], axis=0)
 
-  @tf.function(autograph=False)
-  def write_new(self, previous, written_through):
-    """Writes a chunk's records like train_chunk, but no tag at a step it was written at before.
+    def until_log(k, packed, step, written, metrics, bad):
+      with tf.control_dependencies([written]):  # the summaries before this state's are on disk
+        new_packed, new_step, values, bad = self._advance(packed, step, log_steps[k])
+      written = self._write(packed, step, writes[k], draws[k], written_through)
+      return k + 1, new_packed, new_step, written, metrics.write(k, values), bad
 
-    Only a resumed run needs this, for its first chunk, which recomputes logging steps that
-    its event files may already hold (all of them, or some tags of the last one).
+    packed, step = self._pack(self._read())
+    k, packed, step, _, metrics, bad = tf.while_loop(
+        lambda k, *rest: (k < num_logs) & (rest[-1] < 0), until_log,
+        [tf.constant(0), packed, step, tf.constant(True),
+         tf.TensorArray(tf.float32, size=self.logs_per_chunk, element_shape=[2]),
+         tf.constant(-1, tf.int64)])
+    self._assign(self._unpack(packed, step))
+    tf.cond(num_logs > 0, lambda: tf.constant(False),
+            lambda: self._write(packed, step, entry[0], entry[1], written_through))
+    return {"metrics": metrics.stack(), "recorded": tf.where(bad < 0, k, k - 1),
+            "nonfinite_step": bad}
 
-    Args:
-      previous: a chunk as train_chunk takes it.
-      written_through: int64 [len(self.tags)]: the last step each tag was written at.
-    """
-    self._write_chunk(previous, lambda k, records, log_steps, draw: self._write_each(
-        k, records, log_steps, draw, written_through))
-
-  def _write_chunk(self, chunk, write):
+  def _write(self, packed, step, write, draw, written_through):
+    """Writes the wanted summaries of a state as one event and flushes it; True if any."""
     if self.writer is None:
-      return
-    with self.writer.as_default():
-      tf.while_loop(lambda k: k < chunk["recorded"],
-                    lambda k: write(k, chunk["records"], chunk["log_steps"], chunk["draw"]),
-                    [tf.constant(0)])
-      self.writer.flush()  # what was logged survives a kill
+      return tf.constant(False)
 
-  def empty_chunk(self):
-    """A `previous` for train_chunk's first call: nothing to write."""
-    n = self.logs_per_chunk
-    return {"records": {tag: tf.zeros([n, *self.shapes[tag]], self.dtypes[tag])
-                        for tag in self.tags},
-            "recorded": tf.constant(0), "nonfinite_step": tf.constant(-1, tf.int64),
-            "log_steps": tf.zeros([n], tf.int64), "draw": tf.zeros([n], tf.bool)}
+    def record_and_write():
+      encoded, lengths = self._record(packed, step, draw, written_through)
+      with self.writer.as_default():
+        written = tf.summary.experimental.write_raw_pb(
+            self.layout.summaries(encoded, lengths), step=step)
+      with tf.control_dependencies([written]):
+        flushed = self.writer.flush()  # what was logged survives a kill
+      with tf.control_dependencies([flushed]):
+        return tf.identity(written)
 
-  def _write_all(self, k, records, log_steps, draw):
-    """Writes the k-th record of a chunk; pictures only where they were drawn.
-
-    One tf.cond for the pictures and none per tag: building a cond's branch graphs is most of
-    what tracing the writes costs."""
-    record = {tag: records[tag][k] for tag in self.tags}
-    plain = {tag: v for tag, v in record.items() if not tags.is_picture(tag)}
-    drawn = {tag: v for tag, v in record.items() if tags.is_picture(tag)}
-    summaries.write(plain, log_steps[k], self.metadata)
-    if drawn:
-      tf.cond(draw[k], lambda: summaries.write(drawn, log_steps[k], self.metadata),
-              lambda: tf.constant(False))
-    return k + 1
-
-  def _write_each(self, k, records, log_steps, draw, written_through):
-    """As _write_all, but each tag only at steps after written_through of that tag."""
-    for i, tag in enumerate(self.tags):
-      wanted = log_steps[k] > written_through[i]
-      if tags.is_picture(tag):
-        wanted = wanted & draw[k]
-      tf.cond(wanted,
-              lambda tag=tag: summaries.write({tag: records[tag][k]}, log_steps[k],
-                                              self.metadata),
-              lambda: tf.constant(False))
-    return k + 1
+    wanted = write & tf.reduce_any(step > written_through)
+    return tf.cond(wanted, record_and_write, lambda: tf.constant(False))
 
 
 class Diverged(Exception):
@@ -368,35 +383,28 @@ def train(config, *, writer=None, on_log=None, loop=None, checkpoints=None,
   # A fresh run's first call logs step 0 alone and pays for tracing and compiling; the rest
   # are timed.
   parts = ([[0]] if start == 0 else []) + chunks(schedule, size, start, checkpoint_every)
-  through = [(written_through or {}).get(tag, -1) for tag in loop.tags]
   history = {"step": [], tags.LOSS: [], tags.ACCURACY: []}
   train_seconds, timed_steps, interrupted = 0.0, 0, False
-  previous = loop.empty_chunk()
-  nothing = (tf.zeros([size], tf.int64), tf.constant(0), tf.zeros([size], tf.bool))
+  through = tf.constant([(written_through or {}).get(tag, -1) for tag in loop.tags], tf.int64)
 
-  def writable(chunk):
-    """The chunk to hand train_chunk; a chunk overlapping what a resumed run's event files
-    hold is written here instead, tag by tag."""
-    steps = chunk["log_steps"].numpy()[:int(chunk["recorded"])]
-    if len(steps) and steps[0] <= max(through):
-      loop.write_new(chunk, tf.constant(through, tf.int64))
-      return loop.empty_chunk()
-    return chunk
+  def draws(step):
+    return config.image_every > 0 and (step % config.image_every == 0 or step == config.steps)
 
+  diverged, current_written = False, False  # whether this run wrote the current state's
   try:
     for i, part in enumerate(parts):
       padded = part + [part[-1]] * (size - len(part))
-      draw = [config.image_every > 0 and (s % config.image_every == 0 or s == config.steps)
-              for s in padded]
-      log_steps, draw = tf.constant(padded, tf.int64), tf.constant(draw)
+      at = int(loop.step.numpy())
+      entry = tf.constant([not current_written, draws(at)])
       before = time.perf_counter()
-      out = loop.train_chunk(log_steps, tf.constant(len(part), tf.int32), draw,
-                             writable(previous))
-      losses, accuracies = (out["records"][t].numpy() for t in (tags.LOSS, tags.ACCURACY))
+      out = loop.train_chunk(tf.constant(padded, tf.int64), tf.constant(len(part), tf.int32),
+                             tf.constant([draws(s) for s in padded]), entry, through)
+      # A fresh run's first call writes step 0 and stays there: its summaries are written.
+      current_written = part == [at]
+      losses, accuracies = out["metrics"].numpy().T
       if i > 0:
         train_seconds += time.perf_counter() - before
         timed_steps += part[-1] - parts[i - 1][-1]
-      previous = dict(out, log_steps=log_steps, draw=draw)
       for k in range(int(out["recorded"])):
         for key, value in (("step", part[k]), (tags.LOSS, float(losses[k])),
                            (tags.ACCURACY, float(accuracies[k]))):
@@ -404,6 +412,7 @@ def train(config, *, writer=None, on_log=None, loop=None, checkpoints=None,
         if on_log:
           on_log(part[k], float(losses[k]), float(accuracies[k]))
       if int(out["nonfinite_step"]) >= 0:
+        diverged = True
         raise Diverged(int(out["nonfinite_step"]))
       step = int(loop.step.numpy())
       last = step == config.steps
@@ -413,9 +422,11 @@ def train(config, *, writer=None, on_log=None, loop=None, checkpoints=None,
         checkpoints.save(checkpoint_number=step)
       if interrupted:
         break
-  finally:  # the last chunk's summaries, also when stopped or diverged
+  finally:  # the last logging step's summaries, also when stopped (not the non-finite one)
     before = time.perf_counter()
-    loop.train_chunk(*nothing, writable(previous))
+    entry = tf.constant([not (diverged or current_written), draws(int(loop.step.numpy()))])
+    loop.train_chunk(tf.zeros([size], tf.int64), tf.constant(0), tf.zeros([size], tf.bool),
+                     entry, through)
     train_seconds += time.perf_counter() - before
   if writer is not None:
     writer.flush()
