@@ -40,6 +40,7 @@ LABELS = {
     "xor_tf_log1000": "xor_tf, summaries every 1000",
     "xor_tf_log1": "xor_tf, summaries every step",
     "xor_tf_pictures": "xor_tf, summaries every 100 + its default pictures",
+    "xor_tf_pictures_all": "xor_tf, summaries + pictures every 100",
     "xor_tf_nowriter": "xor_tf, records every 100, no writer",
     "xor_tf_nolog": "xor_tf, no summaries",
     "notebook": "notebook loop (tf.data + tf.function)",
@@ -151,13 +152,17 @@ def xor_tf_config(*, pictures=False, **values):
   return config_lib.Config(**{k: v for k, v in extras.items() if k in fields}, **values)
 
 
-def run_xor_tf(arch, steps, workdir, *, log_every, write, pictures=False):
-  """xor_tf's own training.train with plain SGD; µs/step as it reports (first call excluded)."""
+def run_xor_tf(arch, steps, workdir, *, log_every, write, pictures=False, image_every=None):
+  """xor_tf's own training.train with plain SGD; µs/step as it reports (first call excluded).
+
+  With `pictures`, the package's pictures every `image_every` steps (default: its default).
+  """
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
   from xor_tf import training  # pylint: disable=g-import-not-at-top
 
+  extra = {"image_every": image_every} if image_every is not None else {}
   config = xor_tf_config(arch=arch, steps=steps, log_every=log_every, optimizer="sgd",
-                         learning_rate=_LEARNING_RATE.value, pictures=pictures)
+                         learning_rate=_LEARNING_RATE.value, pictures=pictures, **extra)
   logdir = tempfile.mkdtemp(dir=workdir)
   writer = tf.summary.create_file_writer(logdir) if write else None
   first = FirstLog()
@@ -360,6 +365,8 @@ def runners():
       "xor_tf_log1": (lambda a, d: run_xor_tf(a, tenth, d, log_every=1, write=True), tenth),
       "xor_tf_pictures": (lambda a, d: run_xor_tf(a, steps, d, log_every=every, write=True,
                                                   pictures=True), steps),
+      "xor_tf_pictures_all": (lambda a, d: run_xor_tf(a, steps, d, log_every=every, write=True,
+                                                      pictures=True, image_every=every), steps),
       "xor_tf_nowriter": (lambda a, d: run_xor_tf(a, steps, d, log_every=every, write=False),
                           steps),
       "xor_tf_nolog": (lambda a, d: run_xor_tf(a, steps, d, log_every=steps, write=False), steps),
@@ -620,6 +627,10 @@ def targets(rows, processes):
        400, "min", "×"),
       ("deep: xor_tf ≥ 6× faster per step than NumPy", ratio("numpy", "deep"), 6, "min", "×"),
       ("nn: xor_tf ≥ 20× faster per step than NumPy", ratio("numpy", "nn"), 20, "min", "×"),
+      ("deep: pictures at every logging step ≤ 1.25× the run without them",
+       ratio("xor_tf_pictures_all", "deep"), 1.25, "max", "×"),
+      ("nn: pictures at every logging step ≤ 1.25× the run without them",
+       ratio("xor_tf_pictures_all", "nn"), 1.25, "max", "×"),
       ("`python -m xor_tf.train --arch=deep`, first run (empty cache) ≤ 1.6× a bare "
        "`import tensorflow`", cli_ratio("seconds"), 1.6, "max", "×"),
       ("`python -m xor_tf.train --arch=deep`, a later run (cache filled) ≤ 1.6× a bare "

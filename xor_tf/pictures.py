@@ -20,9 +20,9 @@ from xor_tf import tags
 
 GRID = 64  # grid points per side: one picture is a forward pass on GRID * GRID = 4096 points
 LO, HI = -0.5, 1.5  # the grid covers [LO, HI]², the XOR square [0, 1]² with a margin
-# TensorBoard scales an image up to its card, pixelated, so pictures are kept small: PNG
-# encoding outside XLA is most of their cost per logging step, and all of their bytes on disk.
-SCALE = 2  # decision-boundary pixels per grid point: room for the markers and a thin line
+# TensorBoard scales an image up to its card, pixelated, so pictures are kept small: they are
+# stored uncompressed (BMP), and a run's event files should stay under a megabyte.
+SCALE = 1  # decision-boundary pixels per grid point in TensorBoard (the saved PNG uses 4)
 TILE_POOL = 4  # grid points averaged per side into one heatmap pixel: 64 -> 16 px per neuron
 TILE_GAP = 1  # pixels between two neurons' heatmaps
 
