@@ -41,7 +41,7 @@ LABELS = {
     "xor_tf_log1": "xor_tf, summaries every step",
     "xor_tf_pictures": "xor_tf, summaries every 100 + its default pictures",
     "xor_tf_pictures_all": "xor_tf, summaries + pictures every 100",
-    "xor_tf_nowriter": "xor_tf, records every 100, no writer",
+    "xor_tf_nowriter": "xor_tf, stops every 100, no writer",
     "xor_tf_nolog": "xor_tf, no summaries",
     "notebook": "notebook loop (tf.data + tf.function)",
     "keras_fit": "Keras fit",
@@ -679,10 +679,10 @@ def format_report(report):
         "xor_tf", "xor_tf_log1", "xor_tf_nowriter", "xor_tf_nolog"))
     if None not in (full, nowriter, nolog):
       lines.append(
-          f"  {arch}: training alone {nolog:.2f} µs/step; recording every {m['log_every']} steps "
-          f"(observe in XLA, one call per chunk) {nowriter - nolog:+.2f}; writing those "
-          f"summaries {full - nowriter:+.2f} (= {(full - nowriter) * m['log_every']:.0f} µs per "
-          f"logging step) = {full:.2f}")
+          f"  {arch}: training alone {nolog:.2f} µs/step; stopping every {m['log_every']} steps "
+          f"(one compiled call per logging step) {nowriter - nolog:+.2f}; recording and writing "
+          f"the summaries {full - nowriter:+.2f} (= {(full - nowriter) * m['log_every']:.0f} µs "
+          f"per logging step) = {full:.2f}")
     if None not in (log1, nolog):
       lines.append(f"  {arch}: summaries every step: {log1:.1f} µs/step, so one logging step "
                    f"(observe + write) costs about {log1 - nolog:.0f} µs")
