@@ -1,12 +1,12 @@
 """The shared train step and the compiled loop that runs it for every architecture.
 
 `train_step` is one update of any network: forward pass, loss, gradients, optimizer update.
-`TrainLoop.train_chunk` is the one `@tf.function` a run calls: an XLA-compiled while-loop
-runs `train_step` up to each logging step of the chunk, carrying weights and optimizer state
-as loop values, and records what that step logs; after the loop the weights are assigned
-back to their variables once. The records are written as summaries by the next call, while
-it trains the next chunk, so writing and training overlap on two cores. It takes tensors
-only, so it traces once per run.
+`TrainLoop.train_chunk` is the one `@tf.function` a run calls: for each logging step of the
+chunk it calls an XLA-compiled while-loop that runs `train_step` up to that step, carrying
+weights and optimizer state as loop values, while on the other core a second compiled function
+records the state it set off from and its summaries are written and flushed. After the chunk
+the weights are assigned back to their variables once. It takes tensors only, so it traces
+once per run.
 """
 
 import dataclasses
@@ -43,7 +43,7 @@ class _OncePerLoopRetracing(logging.Filter):
 tf.get_logger().addFilter(_OncePerLoopRetracing())
 
 # A chunk holds up to this many logging steps, and about this many training steps, so the
-# per-call cost (~0.3 ms) is spread thin while progress and interrupts stay prompt.
+# cost of a Python call (~1 ms) is spread thin while progress and interrupts stay prompt.
 MAX_LOGS_PER_CHUNK = 64
 STEPS_PER_CHUNK = 5000
 
