@@ -1,6 +1,7 @@
 """Summaries laid out as bytes in XLA are what tf.summary.write writes, tag by tag."""
 
 import numpy as np
+import pytest
 import tensorflow as tf
 from tensorboard.backend.event_processing import event_file_loader
 
@@ -85,3 +86,12 @@ def test_encoding_part_of_the_tags_gives_their_bytes():
   parts = np.concatenate([layout.encode(record, first).numpy(),
                           layout.encode(record, rest).numpy()])
   np.testing.assert_array_equal(parts, whole)
+
+
+def test_tags_left_out_in_between_are_refused():
+  record = a_record()
+  layout, _ = layout_of(record)
+  with pytest.raises(ValueError, match="consecutive"):
+    layout.encode(record, [layout.tags[0], layout.tags[2]])
+  with pytest.raises(ValueError, match="consecutive"):
+    layout.encode(record, ["loss", "no/such/tag"])

@@ -92,6 +92,40 @@ def test_divergence_keeps_the_last_finite_checkpoint(tmp_path):
   assert all(np.isfinite(float(v)) for _, v in events.read(run_dir)["loss"])
 
 
+def test_a_non_finite_logging_step_is_neither_recorded_nor_written(tmp_path):
+  # Every step a logging step: the first non-finite loss is at one.
+  config = config_lib.Config(arch="nn", optimizer="adam", learning_rate=1e38, steps=100,
+                             log_every=1, image_every=1)
+  writer = tf.summary.create_file_writer(str(tmp_path))
+  logged = []
+  with pytest.raises(training.Diverged) as caught:
+    training.train(config, writer=writer, on_log=lambda step, loss, _: logged.append(loss))
+  writer.close()
+  assert caught.value.step == 1 and logged and all(np.isfinite(logged))
+  written = events.read(str(tmp_path))
+  assert [step for step, _ in written["loss"]] == [0]
+  assert {tag: [s for s, _ in v] for tag, v in written.items()} == {tag: [0] for tag in written}
+
+
+def test_a_resumed_run_writes_no_empty_events(tmp_path):
+  # Event files from before the resume hold the scalars through 1800 but the pictures (every
+  # 500 steps) only through 1500: steps 1100-1800 are recomputed and must write nothing.
+  config = config_lib.Config(arch="nn", steps=2000, log_every=100, image_every=500)
+  first = training.create(config)
+  training.train(dataclasses.replace(config, steps=1000), loop=first)
+  writer = tf.summary.create_file_writer(str(tmp_path))
+  loop = training.create(config, writer)  # as a resume restores it from a checkpoint
+  tf.nest.map_structure(lambda var, value: var.assign(value), loop.carried, first.carried)
+  through = {tag: 1500 if tag.startswith("pictures/") else 1800 for tag in loop.tags}
+  training.train(config, writer=writer, loop=loop, written_through=through)
+  writer.close()
+  path, = tf.io.gfile.glob(str(tmp_path / "events.out.tfevents.*"))
+  summaries = [e for e in tf.compat.v1.train.summary_iterator(path) if e.HasField("summary")]
+  assert [e.step for e in summaries] == [1900, 2000]
+  assert {tag: [s for s, _ in v] for tag, v in events.read(str(tmp_path)).items()} == {
+      tag: [2000] if tag.startswith("pictures/") else [1900, 2000] for tag in loop.tags}
+
+
 def test_cli_divergence_message(tmp_path):
   proc = run_module("xor_tf.train", f"--logdir={tmp_path}", "--optimizer=adam",
                     "--learning_rate=1e38", "--steps=100")

@@ -62,6 +62,8 @@ def _split(tag, dtype, shape, metadata):
   content, and everything else is the same whatever the content is.
   """
   n = content_length(tag, dtype, shape)
+  if n == 0:
+    raise ValueError(f"The summary of {tag!r} has no bytes to write: shape {shape}.")
   zeros = _serialized_value(tag, dtype, shape, metadata, b"\0" * n)
   ones = _serialized_value(tag, dtype, shape, metadata, b"\xff" * n)
   differ = [i for i, (a, b) in enumerate(zip(zeros, ones)) if a != b]
@@ -100,10 +102,11 @@ class Layout:
         before + b"\0" * (length - len(before) - len(after)) + after
         for (before, after), length in zip(self._parts, lengths))
     self.offsets, self.lengths = offsets, lengths
-    # tf.io.serialize_tensor of the uint8 bytes is a TensorProto whose content comes last.
-    header = tensor_pb2.TensorProto(dtype=types_pb2.DT_UINT8, tensor_shape=_shape_proto(
-        [self.length]), tensor_content=b"\0" * self.length).SerializeToString()
-    self._header = len(header) - self.length
+    # tf.io.serialize_tensor of the uint8 bytes is a TensorProto whose content comes last,
+    # after a header whose length depends only on self.length.
+    with tf.init_scope():
+      serialized = tf.io.serialize_tensor(tf.zeros([self.length], tf.uint8)).numpy()
+    self._header = len(serialized) - self.length
 
   def encode(self, record, only=None):
     """The bytes of every tag's serialized Summary, one after another, with XLA-compilable ops.
@@ -119,6 +122,10 @@ class Layout:
     # A constant holding every constant byte, into which each tag's bytes are copied: XLA on
     # CPU emits a concat of dozens of small parts as a select per byte, ~15x slower.
     chosen = [i for i, tag in enumerate(self.tags) if only is None or tag in only]
+    if not chosen or chosen != list(range(chosen[0], chosen[-1] + 1)) or (
+        only is not None and len(chosen) != len(set(only))):
+      raise ValueError(f"Expected tags of this layout, consecutive in it ({self.tags}); "
+                       f"received {only}.")
     start = self.offsets[chosen[0]]
     end = self.offsets[chosen[-1]] + self.lengths[chosen[-1]]
     encoded = tf.constant(np.frombuffer(self._template[start:end], np.uint8))

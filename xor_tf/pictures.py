@@ -4,9 +4,10 @@ As TensorFlow Playground does, the network is evaluated on a grid of points cove
 square with a margin: the grid is just a batch of GRID * GRID inputs to `apply`. Its output
 probability becomes the decision-boundary picture and each hidden layer's activations become a
 row of heatmaps, one per neuron. Everything up to the uint8 image uses only static shapes and
-plain tensor ops (no tf.image, no py_function), so the training loop can draw inside its
-jit-compiled while-loop, and encode it there too, as a BMP (`bmp`): uncompressed, so it is a
-fixed-length byte layout that XLA can build. The picture saved at the end of a run is a PNG (`png`).
+plain tensor ops (no tf.image, no py_function), so the training loop draws them in the compiled
+function that records a logging step, and encodes them there too, as BMPs (`bmp`):
+uncompressed, so a fixed-length byte layout that XLA can build. The picture saved at the end of
+a run is a PNG (`png`).
 """
 
 import functools

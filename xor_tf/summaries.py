@@ -1,4 +1,4 @@
-"""Summary data computed inside the compiled loop: what a logging step records and draws.
+"""Summary data computed with XLA-compilable ops: what a logging step records and draws.
 
 TensorBoard's own `tf.summary.histogram` buckets its data with ~25 graph ops per call, which at
 one log every 100 steps costs more than the training. Here the buckets are computed in XLA,
@@ -23,7 +23,8 @@ def histogram_buckets(data, bucket_count=BUCKETS):
 
   Same layout as tensorboard.plugins.histogram.summary_v2, written without tf.cond so that it
   compiles with XLA: if all values are equal, every edge is that value and the last bucket
-  holds the count.
+  holds the count. Computed in float64 as TensorBoard does, stored as float32 (see
+  `histograms`), which TensorBoard's histogram dashboards read alike.
   """
   return histograms({"data": data}, bucket_count)["data"]
 

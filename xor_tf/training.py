@@ -92,6 +92,8 @@ class TrainLoop(tf.Module):
     self.writer = writer
     self.logs_per_chunk = logs_per_chunk
     self.step = tf.Variable(0, dtype=tf.int64, name="step")
+    # The last step whose summaries this loop wrote, set in the graph as it writes them.
+    self.last_written = tf.Variable(-1, dtype=tf.int64, trainable=False, name="last_written")
     # Everything the loop carries, as variables: what a checkpoint saves and a resume restores.
     self.carried = {"params": net.params, "slots": optimizer.slots, "step": self.step}
     self.diagnostics = diagnostics
@@ -198,6 +200,8 @@ class TrainLoop(tf.Module):
     logits, activations = self.net.apply(state["params"], self.x)
     metrics = tf.stack([compute_loss(logits, self.y, self.loss),
                         summaries.accuracy(activations[tags.OUTPUT], self.y)])
+    # A logging step whose loss is not finite is neither recorded nor written.
+    bad = tf.where((bad < 0) & ~tf.math.is_finite(metrics[0]), state["step"], bad)
     return (*self._pack(state), metrics, bad)
 
   @tf.function(jit_compile=True, autograph=False)
@@ -208,7 +212,8 @@ class TrainLoop(tf.Module):
 
     Returns:
       (uint8 [self.layout.length], int32 [len(self.tags)] how many of each tag's bytes to
-      write: 0 for a picture not drawn or a tag written at this step before this run).
+      write: 0 for a picture not drawn, a tag this run's event files hold at this step or a
+      later one, or every tag if the loss is not finite).
     """
     state = self._unpack(packed, step)
     record = self._observe(state)
@@ -220,7 +225,7 @@ class TrainLoop(tf.Module):
                       lambda: tf.zeros([self.picture_bytes], tf.uint8))
       encoded = tf.concat([encoded, drawn], axis=0)
     picture = tf.constant([tags.is_picture(tag) for tag in self.tags])
-    wanted = (step > written_through) & (draw | ~picture)
+    wanted = (step > written_through) & (draw | ~picture) & tf.math.is_finite(record[tags.LOSS])
     return encoded, tf.where(wanted, tf.constant(self.layout.lengths, tf.int32), 0)
 
   @tf.function(autograph=False)
@@ -242,7 +247,7 @@ class TrainLoop(tf.Module):
       entry: bool [2]: whether to write the summaries of the current state (a logging step),
         and whether to draw its pictures.
       written_through: int64 [len(self.tags)]: the last step each tag was written at before
-        this run (-1 for a new run); a resumed run writes no tag at a step it already holds.
+        this run (-1 for a new run); a resumed run writes no tag at or before that step.
 
     Returns:
       {'metrics': float32 [logs_per_chunk, 2] loss and accuracy, 'recorded': how many are real,
@@ -274,17 +279,24 @@ class TrainLoop(tf.Module):
     if self.writer is None:
       return tf.constant(False)
 
-    def record_and_write():
-      encoded, lengths = self._record(packed, step, draw, written_through)
+    def write_summaries(encoded, lengths):
       with self.writer.as_default():
         written = tf.summary.experimental.write_raw_pb(
             self.layout.summaries(encoded, lengths), step=step)
       with tf.control_dependencies([written]):
         flushed = self.writer.flush()  # what was logged survives a kill
       with tf.control_dependencies([flushed]):
+        noted = self.last_written.assign(step)
+      with tf.control_dependencies([noted]):
         return tf.identity(written)
 
-    wanted = write & tf.reduce_any(step > written_through)
+    def record_and_write():
+      encoded, lengths = self._record(packed, step, draw, written_through)
+      return tf.cond(tf.reduce_any(lengths > 0), lambda: write_summaries(encoded, lengths),
+                     lambda: tf.constant(False))
+
+    picture = tf.constant([tags.is_picture(tag) for tag in self.tags])
+    wanted = write & tf.reduce_any((step > written_through) & (draw | ~picture))
     return tf.cond(wanted, record_and_write, lambda: tf.constant(False))
 
 
@@ -390,17 +402,16 @@ def train(config, *, writer=None, on_log=None, loop=None, checkpoints=None,
   def draws(step):
     return config.image_every > 0 and (step % config.image_every == 0 or step == config.steps)
 
-  diverged, current_written = False, False  # whether this run wrote the current state's
   try:
     for i, part in enumerate(parts):
       padded = part + [part[-1]] * (size - len(part))
       at = int(loop.step.numpy())
-      entry = tf.constant([not current_written, draws(at)])
+      # Whether to write the summaries of the state it starts from: a fresh run's first call
+      # writes step 0 and stays there, so the second one starts from a written state.
+      entry = tf.constant([int(loop.last_written.numpy()) != at, draws(at)])
       before = time.perf_counter()
       out = loop.train_chunk(tf.constant(padded, tf.int64), tf.constant(len(part), tf.int32),
                              tf.constant([draws(s) for s in padded]), entry, through)
-      # A fresh run's first call writes step 0 and stays there: its summaries are written.
-      current_written = part == [at]
       losses, accuracies = out["metrics"].numpy().T
       if i > 0:
         train_seconds += time.perf_counter() - before
@@ -412,7 +423,6 @@ def train(config, *, writer=None, on_log=None, loop=None, checkpoints=None,
         if on_log:
           on_log(part[k], float(losses[k]), float(accuracies[k]))
       if int(out["nonfinite_step"]) >= 0:
-        diverged = True
         raise Diverged(int(out["nonfinite_step"]))
       step = int(loop.step.numpy())
       last = step == config.steps
@@ -422,9 +432,10 @@ def train(config, *, writer=None, on_log=None, loop=None, checkpoints=None,
         checkpoints.save(checkpoint_number=step)
       if interrupted:
         break
-  finally:  # the last logging step's summaries, also when stopped (not the non-finite one)
+  finally:  # the last logging step's summaries, also when stopped (`_record` skips a NaN one)
     before = time.perf_counter()
-    entry = tf.constant([not (diverged or current_written), draws(int(loop.step.numpy()))])
+    at = int(loop.step.numpy())
+    entry = tf.constant([int(loop.last_written.numpy()) != at, draws(at)])
     loop.train_chunk(tf.zeros([size], tf.int64), tf.constant(0), tf.zeros([size], tf.bool),
                      entry, through)
     train_seconds += time.perf_counter() - before
