@@ -127,9 +127,9 @@ class TrainLoop(tf.Module):
     self.dtypes = {tag: value.dtype for tag, value in example.items()}
     self.shapes = {tag: value.shape for tag, value in example.items()}
     self.layout = encoding.Layout(self.dtypes, self.shapes, self.metadata)
-    self.picture_tags = [tag for tag in self.tags if tags.is_picture(tag)]
-    self.picture_bytes = sum(length for tag, length in zip(self.tags, self.layout.lengths)
-                             if tags.is_picture(tag))
+    self.is_picture = [tags.is_picture(tag) for tag in self.tags]
+    self.picture_tags = [tag for tag, p in zip(self.tags, self.is_picture) if p]
+    self.picture_bytes = sum(n for n, p in zip(self.layout.lengths, self.is_picture) if p)
 
   def step_graph(self):
     """The graph of one `train_step` (forward, loss, gradients, update), for the Graphs dashboard.
@@ -176,9 +176,8 @@ class TrainLoop(tf.Module):
   def _advance(self, packed, step, until):
     """Trains from the state (packed, step) up to step `until`, or to the first non-finite loss.
 
-    Only training and the loss: what a logging step records is computed by `_record`, on the
-    other core. (XLA on CPU spreads a computation with many independent parts and buffers over
-    512 bytes across threads, and the hand-offs cost more than these tiny parts.)
+    Only training and the loss: what a logging step records is computed by `_record` on the
+    other core, meanwhile, so the training does not wait for it.
 
     Returns:
       (packed, step, float32 [2] loss and accuracy at the new state, the step whose loss was
@@ -217,15 +216,15 @@ class TrainLoop(tf.Module):
     """
     state = self._unpack(packed, step)
     record = self._observe(state)
-    plain = [tag for tag in self.tags if not tags.is_picture(tag)]
+    plain = [tag for tag, p in zip(self.tags, self.is_picture) if not p]
     encoded = self.layout.encode(record, plain)
     if self.pictures:
       params = state["params"]
       drawn = tf.cond(draw, lambda: self.layout.encode(self._draw(params), self.picture_tags),
                       lambda: tf.zeros([self.picture_bytes], tf.uint8))
       encoded = tf.concat([encoded, drawn], axis=0)
-    picture = tf.constant([tags.is_picture(tag) for tag in self.tags])
-    wanted = (step > written_through) & (draw | ~picture) & tf.math.is_finite(record[tags.LOSS])
+    wanted = ((step > written_through) & (draw | ~tf.constant(self.is_picture))
+              & tf.math.is_finite(record[tags.LOSS]))
     return encoded, tf.where(wanted, tf.constant(self.layout.lengths, tf.int32), 0)
 
   @tf.function(autograph=False)
@@ -295,8 +294,8 @@ class TrainLoop(tf.Module):
       return tf.cond(tf.reduce_any(lengths > 0), lambda: write_summaries(encoded, lengths),
                      lambda: tf.constant(False))
 
-    picture = tf.constant([tags.is_picture(tag) for tag in self.tags])
-    wanted = write & tf.reduce_any((step > written_through) & (draw | ~picture))
+    new = (step > written_through) & (draw | ~tf.constant(self.is_picture))
+    wanted = write & tf.reduce_any(new)
     return tf.cond(wanted, record_and_write, lambda: tf.constant(False))
 
 
