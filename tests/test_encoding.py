@@ -17,8 +17,8 @@ def a_record():
       "weights/layer1/kernel": summaries.histogram_buckets(
           tf.random.stateless_normal([2, 10], seed=[1, 2])),
       "activations/output": summaries.histogram_buckets(tf.constant([0.1, 0.9, 0.9, 0.1])),
-      "pictures/layer1": pictures.neuron_tiles(
-          tf.random.stateless_uniform([pictures.GRID ** 2, 3], seed=[3, 4])),
+      "pictures/layer1": pictures.neuron_tiles_packed(
+          tf.random.stateless_uniform([3, pictures.TILE ** 2], seed=[3, 4])),
   }
 
 
@@ -39,7 +39,7 @@ def test_the_same_values_as_tf_summary_write(tmp_path):
   record = a_record()
   layout, metadata = layout_of(record)
   encoded = tf.function(layout.encode, jit_compile=True)(record)
-  assert encoded.shape == [layout.length]
+  assert encoded.dtype == tf.int32 and encoded.shape == [layout.size]
 
   ours = tmp_path / "ours"
   with tf.summary.create_file_writer(str(ours)).as_default() as writer:
@@ -73,7 +73,7 @@ def test_zero_lengths_leave_tags_out(tmp_path):
   assert list(values) == ["loss", "pictures/layer1"]
   width, height, image = tf.make_ndarray(values["pictures/layer1"].tensor)
   np.testing.assert_array_equal(tf.io.decode_bmp(image, channels=3).numpy(),
-                                record["pictures/layer1"][0].numpy())
+                                pictures.rgb(record["pictures/layer1"])[0].numpy())
   assert (int(width), int(height)) == (record["pictures/layer1"].shape[2],
                                        record["pictures/layer1"].shape[1])
 
@@ -95,3 +95,9 @@ def test_tags_left_out_in_between_are_refused():
     layout.encode(record, [layout.tags[0], layout.tags[2]])
   with pytest.raises(ValueError, match="consecutive"):
     layout.encode(record, ["loss", "no/such/tag"])
+
+
+def test_a_picture_must_be_packed_pixels():
+  record = {"pictures/layer1": pictures.neuron_tiles(tf.zeros([pictures.TILE ** 2, 2]))}
+  with pytest.raises(ValueError, match="int32 0RGB pixels .* received uint8"):
+    layout_of(record)

@@ -92,11 +92,10 @@ def test_xor_points_are_discs_in_their_class_colours_with_an_outline(p):
 
 
 def test_neuron_tiles_one_heatmap_per_neuron():
-  width, size = 10, pictures.GRID
-  x = pictures.grid_points(size).numpy()
-  constant = np.tile(np.linspace(0, 1, width, dtype=np.float32), (size * size, 1))
-  tiles = pictures.neuron_tiles(tf.constant(constant), size)
-  tile = size // pictures.TILE_POOL
+  width, tile = 10, pictures.TILE
+  x = pictures.grid_points(tile).numpy()
+  constant = np.tile(np.linspace(0, 1, width, dtype=np.float32), (tile * tile, 1))
+  tiles = pictures.neuron_tiles(tf.constant(constant), tile)
   gap = pictures.TILE_GAP
   assert tiles.dtype == tf.uint8
   assert tiles.shape == (1, tile, width * tile + (width - 1) * gap, 3)
@@ -108,33 +107,54 @@ def test_neuron_tiles_one_heatmap_per_neuron():
       assert np.all(tiles.numpy()[0, :, left + tile:left + tile + gap] == pictures.SEPARATOR)
   # Inside each heatmap x1 grows to the right and x2 upwards, as in the decision boundary.
   oriented = np.clip(np.stack([x[:, 0], x[:, 1]], axis=1), 0, 1)
-  two = pictures.neuron_tiles(tf.constant(oriented), size)
+  two = pictures.neuron_tiles(tf.constant(oriented), tile)
   assert pixel(two, 0, 0) == BLUE and pixel(two, 0, tile - 1) == RED
   assert pixel(two, 0, tile + gap) == RED and pixel(two, tile - 1, tile + gap) == BLUE
-  assert pictures.neuron_tiles(tf.zeros([size * size, 1]), size).shape == (1, tile, tile, 3)
-  with pytest.raises(ValueError, match="pool=5"):
-    pictures.neuron_tiles(tf.zeros([size * size, 3]), size, pool=5)
+  assert pictures.neuron_tiles(tf.zeros([tile * tile, 1]), tile).shape == (1, tile, tile, 3)
+
+
+def test_packed_pixels_are_the_rgb_colours():
+  values = tf.constant([0.0, 0.3, 0.5, 0.8, 1.0])
+  packed = pictures.colormap_packed(values).numpy()
+  rgb = pictures.colormap(values).numpy().astype(int)
+  np.testing.assert_array_equal(packed, rgb[:, 0] * 65536 + rgb[:, 1] * 256 + rgb[:, 2])
+  np.testing.assert_array_equal(pictures.rgb(tf.constant(packed)).numpy(), rgb)
+
+
+def test_colormap_lookup_is_the_interpolated_ramp():
+  values = np.linspace(0.0, 1.0, 4097, dtype=np.float32)
+  t = values * (len(pictures._TABLE) - 1)
+  i = np.minimum(t.astype(int), len(pictures._TABLE) - 2)
+  exact = (pictures._TABLE[i] * (1 - (t - i))[:, None] + pictures._TABLE[i + 1] * (t - i)[:, None])
+  looked_up = pictures.colormap(tf.constant(values)).numpy().astype(float)
+  assert np.abs(looked_up - exact).max() <= 1.0  # within one step of 255 per channel
 
 
 def test_draw_compiles_with_xla_for_a_real_network():
   net = models.build(config_lib.Config(arch="deep"))
   params = {k: tf.convert_to_tensor(v) for k, v in net.params.items()}
-  grid = pictures.grid_points()
 
   def draw(params):
-    return pictures.draw(net.apply(params, grid)[1])
+    return pictures.draw(net.apply_columns, params)
 
   compiled = tf.function(draw, jit_compile=True)
   pictures_xla = compiled(params)
   pictures_eager = draw(params)
   assert set(pictures_xla) == {"layer1", "layer2", "layer3", "output"}
-  tile = pictures.GRID // pictures.TILE_POOL
+  tile = pictures.TILE
   assert pictures_xla["layer2"].shape == (1, tile, 10 * tile + 9 * pictures.TILE_GAP, 3)
   assert pictures_xla["output"].shape == (1, *[pictures.GRID * pictures.SCALE] * 2, 3)
   for name, image in pictures_xla.items():
     # XLA may fuse the float arithmetic differently: a colour may round one step apart.
     diff = np.abs(image.numpy().astype(int) - pictures_eager[name].numpy().astype(int))
     assert diff.max() <= 1, name
+  # What `apply` computes: the heatmaps are the layers' activations on the tile grid.
+  _, activations = net(pictures.grid_points(tile))
+  np.testing.assert_array_equal(pictures_eager["layer2"].numpy(),
+                                pictures.neuron_tiles(activations["layer2"]).numpy())
+  _, activations = net(pictures.grid_points())
+  assert np.abs(pictures_eager["output"].numpy().astype(int) - pictures.decision_boundary(
+      activations["output"]).numpy().astype(int)).max() <= 1
   # Compiled, not silently run op by op: XLA gives the function a compiler IR.
   assert "HloModule" in compiled.experimental_get_compiler_ir(params)(stage="hlo")
 
@@ -149,15 +169,17 @@ def test_png():
     pictures.png(tf.zeros([4, 4, 3]))
 
 
-@pytest.mark.parametrize("width", [4, 5, 6, 7])  # every row padding: 0, 1, 2 and 3 bytes
+@pytest.mark.parametrize("width", [4, 5, 6, 7])
 def test_bmp_is_the_image_compiled_or_not(width):
   import io
   from PIL import Image  # what TensorBoard uses to tell an image's type
   image = tf.random.stateless_uniform([1, 3, width, 3], seed=[width, 0], maxval=256,
                                       dtype=tf.int32)
   image = tf.cast(image, tf.uint8)
+  packed = tf.reduce_sum(tf.cast(image, tf.int32) * [65536, 256, 1], axis=-1)
   eager = pictures.bmp(image)
-  compiled = tf.function(pictures.bmp, jit_compile=True)(image)
+  np.testing.assert_array_equal(pictures.bmp(packed).numpy(), eager.numpy())
+  compiled = tf.function(pictures.bmp, jit_compile=True)(packed)
   np.testing.assert_array_equal(eager.numpy(), compiled.numpy())
   assert len(eager.numpy()) == pictures.bmp_length(3, width)
   data_ = eager.numpy().tobytes()

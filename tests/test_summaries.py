@@ -87,12 +87,13 @@ def test_pictures_are_images_of_what_the_network_computes(tmp_path):
   net = models.build(config)
   for param, value in zip(net.params.values(), _final_weights(config)):
     param.assign(value)
-  _, activations = net(pictures.grid_points())
+  params = {k: tf.convert_to_tensor(v) for k, v in net.params.items()}
+  drawn = pictures.draw(net.apply_columns, params)
   for tag, name in (("pictures/decision_boundary", "output"), ("pictures/layer1", "layer1")):
     width, height, image = written[tag][-1][1]
     decoded = tf.io.decode_image(image, channels=3).numpy()  # a BMP
     assert decoded.shape == (int(height), int(width), 3) and int(width) >= 16, tag
-    expected = pictures.draw(activations)[name][0].numpy()
+    expected = drawn[name][0].numpy()
     # XLA may fuse the float arithmetic differently: a colour may round one step apart.
     assert np.abs(decoded.astype(int) - expected.astype(int)).max() <= 1, tag
   assert int(written["pictures/decision_boundary"][-1][1][0]) >= 64

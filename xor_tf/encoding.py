@@ -1,16 +1,19 @@
-"""A logging step's summaries as the bytes of Summary protocol buffers, laid out inside XLA.
+"""A logging step's summaries as the bytes of Summary protocol buffers, laid out in XLA.
 
 `tf.summary.write` costs a graph op, an Event and a file record per tag, and at one logging step
 every 100 training steps that writing, not the training, set the pace. But every tensor a
-logging step records has a shape known when tracing, so its serialized `Summary.Value` has a
-fixed layout: constant bytes (tag, dtype, shape, plugin metadata) around the tensor's raw
-little-endian bytes. `Layout.encode` lays a whole record out with XLA ops (bitcast, concat);
-`Layout.summaries` cuts those bytes, outside XLA, into one serialized Summary per tag, and
+logging step records has a shape known when tracing, so its serialized `Summary` has a fixed
+layout: constant bytes (tag, dtype, shape, plugin metadata) around the tensor's raw
+little-endian bytes. `Layout.encode` gathers every tag's raw values into one int32 vector
+inside XLA (a bitcast of each float32, no byte work, which XLA on CPU does slowly);
+`Layout.summaries`, outside XLA, serializes that vector once, takes each tag's bytes out of it
+and puts each tag's constant bytes around them: one serialized Summary per tag, and
 `tf.summary.experimental.write_raw_pb` writes the ones wanted as a single event. What lands in
 the event file is what `tf.summary.write` would have written, tag by tag, metadata included.
 
-Pictures, uint8 images inside the loop, are stored as the image dashboard's string [3] tensor
-(width, height, image bytes) with the image as a BMP (`pictures.bmp`), whose length is fixed.
+Pictures are int32 0RGB pixels [1, H, W] inside the loop (`pictures.draw_packed`), stored as
+the image dashboard's string [3] tensor (width, height, image bytes) holding a 32-bit BMP
+(`pictures.bmp`): a constant header and then those pixels' bytes as they are.
 """
 
 import numpy as np
@@ -36,7 +39,7 @@ def _shape_proto(shape):
 def _serialized_value(tag, dtype, shape, metadata, content):
   """A Summary holding one value whose variable bytes are `content`, serialized."""
   if tags.is_picture(tag):
-    _, height, width, _ = shape
+    _, height, width = shape[:3]
     tensor = tensor_pb2.TensorProto(dtype=types_pb2.DT_STRING, tensor_shape=_shape_proto([3]),
                                     string_val=[str(width).encode(), str(height).encode(),
                                                 content])
@@ -76,85 +79,87 @@ def _metadata_bytes(metadata):
   return metadata if isinstance(metadata, bytes) else metadata.SerializeToString()
 
 
+def _words(value):
+  """A tensor's raw bytes as int32 words [n]: one per 4-byte value, two per 8-byte value."""
+  if value.dtype != tf.int32:
+    value = tf.bitcast(value, tf.int32)
+  return tf.reshape(value, [-1])
+
+
 class Layout:
-  """Where each tag's Summary lies in the bytes of a record, for records of fixed shapes.
+  """Where each tag's values lie in a record's words, and the constant bytes around them.
 
   Args:
-    dtypes: {tag: tf.DType} of the record, in the order the bytes hold them.
-    shapes: {tag: static shape}; pictures are uint8 images [1, H, W, 3].
+    dtypes: {tag: tf.DType} of the record, in the order the words hold them: 4- or 8-byte
+      numbers; pictures int32 0RGB pixels.
+    shapes: {tag: static shape}; pictures [1, H, W].
     metadata: {tag: SummaryMetadata (proto or serialized)}: which dashboard shows the tag.
   """
 
   def __init__(self, dtypes, shapes, metadata):
     self.tags = list(dtypes)
-    self._parts = []  # per tag: (constant bytes before, constant bytes after)
-    offsets, lengths = [], []
-    offset = 0
+    befores, afters, sizes, lengths = [], [], [], []
     for tag in self.tags:
-      before, after = _split(tag, dtypes[tag], list(shapes[tag]), _metadata_bytes(metadata[tag]))
-      self._parts.append((before, after))
-      length = len(before) + content_length(tag, dtypes[tag], list(shapes[tag])) + len(after)
-      offsets.append(offset)
-      lengths.append(length)
-      offset += length
-    self.length = offset
-    self._template = b"".join(
-        before + b"\0" * (length - len(before) - len(after)) + after
-        for (before, after), length in zip(self._parts, lengths))
-    self.offsets, self.lengths = offsets, lengths
-    # tf.io.serialize_tensor of the uint8 bytes is a TensorProto whose content comes last,
-    # after a header whose length depends only on self.length.
+      dtype, shape = tf.as_dtype(dtypes[tag]), list(shapes[tag])
+      if tags.is_picture(tag) and (dtype != tf.int32 or len(shape) != 3):
+        raise ValueError(f"Expected the picture {tag!r} as int32 0RGB pixels [1, H, W]; "
+                         f"received {dtype.name} {shape}.")
+      if not tags.is_picture(tag) and dtype.size not in (4, 8):
+        raise ValueError(f"Expected 4- or 8-byte numbers for {tag!r}; received {dtype.name}.")
+      before, after = _split(tag, dtype, shape, _metadata_bytes(metadata[tag]))
+      size = content_length(tag, dtype, shape)
+      if tags.is_picture(tag):  # the BMP's header is constant: only its pixels vary
+        header = pictures.bmp_header(shape[1], shape[2])
+        before, size = before + header, size - len(header)
+      befores.append(before)
+      afters.append(after)
+      sizes.append(size // 4)
+      lengths.append(len(before) + size + len(after))
+    self._befores, self._afters = befores, afters
+    self.sizes = sizes  # int32 words per tag
+    self.offsets = list(np.cumsum([0] + sizes[:-1]))
+    self.size = sum(sizes)
+    self.lengths = lengths  # bytes of each tag's serialized Summary
+    # tf.io.serialize_tensor of the int32 words is a TensorProto whose content, their bytes,
+    # comes last, after a header whose length depends only on self.size.
     with tf.init_scope():
-      serialized = tf.io.serialize_tensor(tf.zeros([self.length], tf.uint8)).numpy()
-    self._header = len(serialized) - self.length
+      serialized = tf.io.serialize_tensor(tf.zeros([self.size], tf.int32)).numpy()
+    self._header = len(serialized) - 4 * self.size
 
   def encode(self, record, only=None):
-    """The bytes of every tag's serialized Summary, one after another, with XLA-compilable ops.
+    """The raw values of every tag, one after another, with XLA-compilable ops.
 
     Args:
       record: {tag: tensor} with the dtypes and shapes of the layout.
-      only: the tags to encode (default: all), consecutive in the layout; the bytes of two
+      only: the tags to encode (default: all), consecutive in the layout; the words of two
         runs of consecutive tags, one after the other, are those of both together.
 
     Returns:
-      uint8 [sum of those tags' lengths] (self.length for all).
+      int32 [sum of those tags' sizes] (self.size for all).
     """
-    # A constant holding every constant byte, into which each tag's bytes are copied: XLA on
-    # CPU emits a concat of dozens of small parts as a select per byte, ~15x slower.
     chosen = [i for i, tag in enumerate(self.tags) if only is None or tag in only]
     if not chosen or chosen != list(range(chosen[0], chosen[-1] + 1)) or (
         only is not None and len(chosen) != len(set(only))):
       raise ValueError(f"Expected tags of this layout, consecutive in it ({self.tags}); "
                        f"received {only}.")
-    start = self.offsets[chosen[0]]
-    end = self.offsets[chosen[-1]] + self.lengths[chosen[-1]]
-    encoded = tf.constant(np.frombuffer(self._template[start:end], np.uint8))
-    for i in chosen:
-      tag = self.tags[i]
-      value = record[tag]
-      if tags.is_picture(tag):
-        content = pictures.bmp(value)
-      else:
-        content = tf.reshape(tf.bitcast(value, tf.uint8), [-1])
-      at = self.offsets[i] + len(self._parts[i][0]) - start
-      n = content.shape[0]
-      encoded = tf.raw_ops.TensorStridedSliceUpdate(input=encoded, begin=[at], end=[at + n],
-                                                    strides=[1], value=content)
-    return encoded
+    return tf.concat([_words(record[self.tags[i]]) for i in chosen], axis=0)
 
   def summaries(self, encoded, lengths=None):
-    """Cuts `encode`'s bytes into one serialized Summary per tag: string [len(self.tags)].
+    """One serialized Summary per tag of `encode`'s words: string [len(self.tags)].
 
-    Outside XLA (XLA has no strings): the uint8 tensor becomes one string by serializing it,
-    and one substr op takes each tag's bytes out of that.
+    Outside XLA (XLA has no strings): the words become one string by serializing them, one
+    substr op takes each tag's bytes out of that, and one join puts the constant bytes around.
 
     Args:
-      encoded: uint8 [self.length], from `encode`.
+      encoded: int32 [self.size], from `encode`.
       lengths: int32 [len(self.tags)], each tag's length (self.lengths) or 0 to leave the tag
         out: an empty string is an empty Summary, which adds nothing to an event.
     """
     serialized = tf.io.serialize_tensor(encoded)
-    positions = tf.constant([self._header + o for o in self.offsets], tf.int32)
+    contents = tf.strings.substr(
+        serialized, tf.constant([self._header + 4 * o for o in self.offsets], tf.int32),
+        tf.constant([4 * n for n in self.sizes], tf.int32))
+    joined = tf.strings.join([tf.constant(self._befores), contents, tf.constant(self._afters)])
     if lengths is None:
-      lengths = tf.constant(self.lengths, tf.int32)
-    return tf.strings.substr(serialized, positions, lengths)
+      return joined
+    return tf.where(lengths > 0, joined, "")

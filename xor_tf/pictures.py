@@ -24,7 +24,7 @@ LO, HI = -0.5, 1.5  # the grid covers [LO, HI]², the XOR square [0, 1]² with a
 # TensorBoard scales an image up to its card, pixelated, so pictures are kept small: they are
 # stored uncompressed (BMP), and a run's event files should stay under a megabyte.
 SCALE = 1  # decision-boundary pixels per grid point in TensorBoard (the saved PNG uses 4)
-TILE_POOL = 4  # grid points averaged per side into one heatmap pixel: 64 -> 16 px per neuron
+TILE = 16  # pixels per side of one neuron's heatmap: the neuron on a 16 x 16 grid of its own
 TILE_GAP = 1  # pixels between two neurons' heatmaps
 
 # ColorBrewer RdBu, reversed so that 0 is blue and 1 is red. Designed for diverging data: the
@@ -61,17 +61,59 @@ def grid_points(size=GRID, lo=LO, hi=HI):
   Returns:
     float32 tensor [size * size, 2] of (x1, x2) inputs.
   """
+  return tf.constant(_grid_array(size, lo, hi))
+
+
+def _grid_array(size, lo=LO, hi=HI):
   centres = lo + (hi - lo) * (np.arange(size) + 0.5) / size
   x1, x2 = np.meshgrid(centres, centres[::-1])
-  return tf.constant(np.stack([x1.ravel(), x2.ravel()], axis=1), tf.float32)
+  return np.stack([x1.ravel(), x2.ravel()], axis=1).astype(np.float32)
+
+
+def _packed(rgb):
+  """An int32 "0RGB" pixel per colour: R * 2**16 + G * 2**8 + B, from integer-valued [..., 3]."""
+  rgb = np.asarray(rgb, np.int64)
+  return (rgb[..., 0] << 16 | rgb[..., 1] << 8 | rgb[..., 2]).astype(np.int32)
 
 
 @_plain_tensor_ops
+def rgb(packed):
+  """uint8 [..., 3] RGB of int32 0RGB pixels (`colormap_packed`, the `*_packed` pictures)."""
+  little_endian = tf.bitcast(packed, tf.uint8)  # B, G, R, 0
+  return tf.reverse(little_endian[..., :3], axis=[-1])
+
+
+LEVELS = 1024  # colormap_packed looks each value up among this many + 1 colours
+
+
+def _lookup_table(levels=LEVELS):
+  """int32 0RGB colours of the ColorBrewer ramp at 0, 1/levels, ..., 1: interpolated, rounded."""
+  t = np.linspace(0.0, len(_TABLE) - 1, levels + 1)
+  i = np.minimum(t.astype(int), len(_TABLE) - 2)
+  f = (t - i)[:, None]
+  return _packed(np.round(_TABLE[i] * (1.0 - f) + _TABLE[i + 1] * f))
+
+
+@_plain_tensor_ops
+def colormap_packed(values):
+  """`colormap` as one int32 0RGB pixel per value (R * 2**16 + G * 2**8 + B).
+
+  The pictures drawn in the training loop are built as such pixels: one int32 per pixel
+  instead of three bytes, and the 32-bit BMP that holds them is their bytes as they lie in
+  memory (`bmp`). A value picks the nearest of LEVELS + 1 precomputed colours, one lookup:
+  XLA on CPU spends ~10 ns per value interpolating the table instead.
+  """
+  v = tf.cast(values, tf.float32)
+  v = tf.clip_by_value(tf.where(tf.math.is_nan(v), 0.5, v), 0.0, 1.0)
+  return tf.gather(tf.constant(_lookup_table()), tf.cast(tf.round(v * LEVELS), tf.int32))
+
+
 def colormap(values):
   """Maps values in [0, 1] to RGB colours: 0 blue, 0.5 near white, 1 red.
 
-  Linear interpolation between the entries of a 9-colour ColorBrewer table. Values outside
-  [0, 1] are clipped; NaN, which a diverged network can produce, is drawn as 0.5.
+  Linear interpolation between the entries of a 9-colour ColorBrewer table, at LEVELS + 1
+  levels. Values outside [0, 1] are clipped; NaN, which a diverged network can produce, is
+  drawn as 0.5.
 
   Args:
     values: float tensor of any shape.
@@ -79,14 +121,7 @@ def colormap(values):
   Returns:
     uint8 tensor of shape values.shape + [3].
   """
-  v = tf.cast(values, tf.float32)
-  v = tf.clip_by_value(tf.where(tf.math.is_nan(v), 0.5, v), 0.0, 1.0)
-  t = v * (len(_TABLE) - 1)
-  i = tf.minimum(tf.cast(t, tf.int32), len(_TABLE) - 2)
-  f = (t - tf.cast(i, tf.float32))[..., None]
-  table = tf.constant(_TABLE)
-  rgb = tf.gather(table, i) * (1.0 - f) + tf.gather(table, i + 1) * f
-  return tf.cast(tf.round(rgb), tf.uint8)
+  return rgb(colormap_packed(values))
 
 
 def _upscale(image, scale, row_axis):
@@ -98,7 +133,7 @@ def _upscale(image, scale, row_axis):
 
 @functools.lru_cache(maxsize=None)
 def _markers(size, scale, lo, hi):
-  """The four XOR points as outlined discs: (colours [H, W, 3] uint8, drawn [H, W, 1] bool).
+  """The four XOR points as outlined discs: (0RGB pixels [H, W] int32, drawn [H, W] bool).
 
   A constant for a given picture size, so it is computed once in NumPy and the compiled
   picture only selects between it and the background.
@@ -107,19 +142,39 @@ def _markers(size, scale, lo, hi):
   outer = max(3.0, 2.25 * scale)
   inner = outer - max(1.0, 0.5 * scale)
   centres = np.arange(pixels) + 0.5
-  colours = np.zeros([pixels, pixels, 3], np.uint8)
+  colours = np.zeros([pixels, pixels], np.int32)
   drawn = np.zeros([pixels, pixels], bool)
   for (x1, x2), (label,) in zip(data.INPUTS, data.LABELS.astype(int)):
     col = (x1 - lo) / (hi - lo) * pixels
     row = (hi - x2) / (hi - lo) * pixels
     distance = np.hypot(centres[:, None] - row, centres[None, :] - col)
-    colours[distance < outer] = OUTLINE
-    colours[distance < inner] = CLASS_COLORS[label]
+    colours[distance < outer] = _packed(OUTLINE)
+    colours[distance < inner] = _packed(CLASS_COLORS[label])
     drawn |= distance < outer
-  return colours, drawn[..., None]
+  return colours, drawn
 
 
 @_plain_tensor_ops
+def decision_boundary_packed(probabilities, size=GRID, *, scale=SCALE, lo=LO, hi=HI,
+                             logits=None):
+  """`decision_boundary` as int32 0RGB pixels [1, H, W].
+
+  With `logits`, the output's logits, the class of a pixel is logits > 0: XLA fuses the whole
+  picture into one loop, which otherwise computes each pixel's sigmoid five times.
+  """
+  p = tf.reshape(probabilities, [size, size])
+  image = _upscale(colormap_packed(p), scale, 0)
+  positive = p > 0.5 if logits is None else tf.reshape(logits, [size, size]) > 0
+  positive = _upscale(positive, scale, 0)
+  # A pixel is on the line if its class differs from its right or lower neighbour.
+  right = tf.pad(tf.not_equal(positive[:, :-1], positive[:, 1:]), [[0, 0], [0, 1]])
+  below = tf.pad(tf.not_equal(positive[:-1, :], positive[1:, :]), [[0, 1], [0, 0]])
+  image = tf.where(right | below, tf.constant(_packed(CONTOUR)), image)
+  colours, drawn = _markers(size, scale, float(lo), float(hi))
+  image = tf.where(tf.constant(drawn), tf.constant(colours), image)
+  return image[None]
+
+
 def decision_boundary(probabilities, size=GRID, *, scale=SCALE, lo=LO, hi=HI):
   """The picture of the network's output probability over the grid, with the XOR points.
 
@@ -138,107 +193,104 @@ def decision_boundary(probabilities, size=GRID, *, scale=SCALE, lo=LO, hi=HI):
   Returns:
     uint8 image [1, size * scale, size * scale, 3].
   """
-  p = tf.reshape(probabilities, [size, size])
-  image = _upscale(colormap(p), scale, 0)
-  positive = _upscale(p > 0.5, scale, 0)
-  # A pixel is on the line if its class differs from its right or lower neighbour.
-  right = tf.pad(tf.not_equal(positive[:, :-1], positive[:, 1:]), [[0, 0], [0, 1]])
-  below = tf.pad(tf.not_equal(positive[:-1, :], positive[1:, :]), [[0, 1], [0, 0]])
-  image = tf.where((right | below)[..., None], tf.constant(CONTOUR), image)
-  colours, drawn = _markers(size, scale, float(lo), float(hi))
-  image = tf.where(tf.constant(drawn), tf.constant(colours), image)
-  return image[None]
+  return rgb(decision_boundary_packed(probabilities, size, scale=scale, lo=lo, hi=hi))
 
 
 @_plain_tensor_ops
-def neuron_tiles(activations, size=GRID, *, pool=TILE_POOL, scale=1, gap=TILE_GAP):
+def neuron_tiles_packed(columns, tile=TILE, *, gap=TILE_GAP):
+  """`neuron_tiles` of activations laid out [width, tile * tile], as int32 0RGB [1, H, W]."""
+  width = columns.shape[0]
+  tiles = colormap_packed(tf.reshape(columns, [width, tile, tile]))
+  tiles = tf.pad(tiles, [[0, 0], [0, 0], [0, gap]],
+                 constant_values=int(_packed([SEPARATOR] * 3)))
+  row = tf.reshape(tf.transpose(tiles, [1, 0, 2]), [tile, width * (tile + gap)])
+  return row[None, :, :width * (tile + gap) - gap]
+
+
+def neuron_tiles(activations, tile=TILE, *, gap=TILE_GAP):
   """One heatmap per neuron of a layer, side by side, as TensorFlow Playground draws them.
 
-  A sigmoid unit's activation is smooth over the plane, so each heatmap averages pool x pool
-  grid points into one pixel: a row of small thumbnails that are cheap to encode and store.
+  Each heatmap is the neuron's activation on its own small grid over the same square: a row
+  of thumbnails, cheap to compute, encode and store, beside the full-size decision boundary.
 
   Args:
-    activations: float [size * size, width], one layer's activations at `grid_points(size)`,
+    activations: float [tile * tile, width], one layer's activations at `grid_points(tile)`,
       values in [0, 1] (sigmoid units); the width must be known when tracing.
-    size: the grid's pixels per side.
-    pool: grid points averaged per side into one pixel; must divide size.
-    scale: integer upscaling factor (nearest neighbour) after pooling.
+    tile: the heatmaps' pixels per side.
     gap: grey pixels between two heatmaps.
 
   Returns:
-    uint8 image [1, S, width * S + (width - 1) * gap, 3] where S = size // pool * scale;
-    neuron i is the i-th heatmap from the left.
-
-  Raises:
-    ValueError: if pool does not divide size.
+    uint8 image [1, tile, width * tile + (width - 1) * gap, 3]; neuron i is the i-th heatmap
+    from the left.
   """
-  if size % pool:
-    raise ValueError(f"pool must divide size; received pool={pool}, size={size}.")
-  width = activations.shape[-1]
-  cells = size // pool
-  a = tf.reshape(tf.cast(activations, tf.float32), [cells, pool, cells, pool, width])
-  tiles = colormap(tf.transpose(tf.reduce_mean(a, axis=[1, 3]), [2, 0, 1]))
-  tiles = _upscale(tiles, scale, 1)  # [width, S, S, 3]
-  side = cells * scale
-  tiles = tf.pad(tiles, [[0, 0], [0, 0], [0, gap], [0, 0]], constant_values=SEPARATOR)
-  row = tf.reshape(tf.transpose(tiles, [1, 0, 2, 3]), [side, width * (side + gap), 3])
-  return row[None, :, :width * (side + gap) - gap]
+  return rgb(neuron_tiles_packed(tf.transpose(activations), tile, gap=gap))
 
 
 @_plain_tensor_ops
-def draw(activations, size=GRID):
-  """Every picture of one forward pass on the grid: {layer name: uint8 image [1, H, W, 3]}.
+def draw_packed(apply_columns, params, size=GRID, tile=TILE):
+  """Every picture of a network, as int32 0RGB pixels {layer name: [1, H, W]}.
+
+  Two forward passes, each one batch: on the size x size grid for the decision boundary, and
+  on the tile x tile grid for each hidden layer's row of neuron heatmaps.
 
   Args:
-    activations: the activations dict of `apply(params, grid_points(size))`; its 'output'
-      entry becomes the decision boundary, each other layer a row of neuron heatmaps.
-    size: the grid's pixels per side.
-
-  Returns:
-    A dict with the same keys as `activations`.
+    apply_columns: a network's `apply_columns(params, points [2, N])`.
+    params: its parameters.
+    size: the decision boundary's pixels per side.
+    tile: each neuron heatmap's pixels per side.
   """
-  return {name: decision_boundary(value, size) if name == tags.OUTPUT
-                else neuron_tiles(value, size)
-          for name, value in activations.items()}
+  logits, fine = apply_columns(params, tf.constant(_grid_array(size).T))
+  _, coarse = apply_columns(params, tf.constant(_grid_array(tile).T))
+  return {name: decision_boundary_packed(fine[name], size, logits=logits)
+                if name == tags.OUTPUT
+                else neuron_tiles_packed(coarse[name], tile)
+          for name in fine}
 
 
-def _bmp_header(height, width):
-  """The 54 header bytes of a 24-bit BMP of that size (BITMAPFILEHEADER + BITMAPINFOHEADER)."""
-  row = _bmp_row_bytes(width)
-  pixels = row * height
+def draw(apply_columns, params, size=GRID, tile=TILE):
+  """`draw_packed` as uint8 RGB images {layer name: [1, H, W, 3]}."""
+  return {name: rgb(image) for name, image in
+          draw_packed(apply_columns, params, size, tile).items()}
+
+
+def bmp_header(height, width):
+  """The 54 header bytes of a 32-bit top-down BMP (BITMAPFILEHEADER + BITMAPINFOHEADER).
+
+  A negative height means the rows are stored top row first; at 32 bits per pixel no row is
+  padded. Both keep the file's pixels the image's int32 0RGB pixels as they lie in memory.
+  """
+  pixels = 4 * width * height
   return struct.pack("<2sIHHI", b"BM", 54 + pixels, 0, 0, 54) + struct.pack(
-      "<IiiHHIIiiII", 40, width, height, 1, 24, 0, pixels, 2835, 2835, 0, 0)
-
-
-def _bmp_row_bytes(width):
-  return (3 * width + 3) // 4 * 4  # each row is padded to a multiple of 4 bytes
+      "<IiiHHIIiiII", 40, width, -height, 1, 32, 0, pixels, 2835, 2835, 0, 0)
 
 
 def bmp_length(height, width):
-  """Bytes of the BMP `bmp` makes of an image [1, height, width, 3]."""
-  return 54 + _bmp_row_bytes(width) * height
+  """Bytes of the BMP `bmp` makes of an image [1, height, width(, 3)]."""
+  return 54 + 4 * width * height
 
 
 @_plain_tensor_ops
 def bmp(image):
-  """The bytes of a 24-bit BMP file of one uint8 RGB image, with XLA-compilable ops.
+  """The bytes of a 32-bit BMP file of one image, with XLA-compilable ops.
 
-  A BMP stores the rows bottom-up, each pixel as blue, green, red, each row padded to a
-  multiple of four bytes, after a header that depends only on the size. TensorBoard's image
-  dashboard serves it as image/bmp and browsers draw it, so a picture costs no encoding: PNG's
-  zlib, outside XLA, took ~1 ms per logging step.
+  TensorBoard's image dashboard serves it as image/bmp and browsers draw it, so a picture
+  costs no encoding: PNG's zlib, outside XLA, took ~1 ms per logging step. The file is a
+  54-byte header and then the pixels: blue, green, red and an unused byte each, which is
+  exactly an int32 0RGB pixel's bytes on a little-endian machine.
 
   Args:
-    image: uint8 [1, H, W, 3] with H and W known when tracing.
+    image: int32 0RGB pixels [1, H, W] (the `*_packed` pictures), or uint8 RGB [1, H, W, 3];
+      H and W known when tracing.
 
   Returns:
     uint8 [bmp_length(H, W)].
   """
-  _, height, width, _ = image.shape
-  rows = tf.reshape(tf.reverse(image[0], axis=[0, 2]), [height, 3 * width])
-  rows = tf.pad(rows, [[0, 0], [0, _bmp_row_bytes(width) - 3 * width]])
-  header = tf.constant(np.frombuffer(_bmp_header(height, width), np.uint8))
-  return tf.concat([header, tf.reshape(rows, [-1])], axis=0)
+  if image.dtype == tf.uint8:
+    channels = tf.cast(image, tf.int32)
+    image = channels[..., 0] * (1 << 16) + channels[..., 1] * (1 << 8) + channels[..., 2]
+  _, height, width = image.shape
+  header = tf.constant(np.frombuffer(bmp_header(height, width), np.uint8))
+  return tf.concat([header, tf.reshape(tf.bitcast(image, tf.uint8), [-1])], axis=0)
 
 
 def png(image, *, compression=-1):

@@ -116,14 +116,14 @@ def diagnose(grads, sign_changes):
   return record
 
 
-def draw(apply, params, grid):
-  """The pictures of one logging step: {tag: uint8 image [1, H, W, 3]}.
+def draw(apply_columns, params):
+  """The pictures of one logging step: {tag: int32 0RGB pixels [1, H, W]} (`pictures.bmp`).
 
-  The network runs on `grid` (pictures.grid_points()) as one batch; its output becomes the
-  decision boundary and each hidden layer a row of per-neuron heatmaps.
+  The network's output over the input square becomes the decision boundary and each hidden
+  layer a row of per-neuron heatmaps (`pictures.draw_packed`).
   """
-  _, activations = apply(params, grid)
-  return {tags.picture(name): image for name, image in pictures.draw(activations).items()}
+  return {tags.picture(name): image
+          for name, image in pictures.draw_packed(apply_columns, params).items()}
 
 
 def accuracy(probabilities, labels):

@@ -22,7 +22,6 @@ from xor_tf import data
 from xor_tf import encoding
 from xor_tf import models
 from xor_tf import optim
-from xor_tf import pictures as pictures_lib
 from xor_tf import summaries
 from xor_tf import tags
 from xor_tf.losses import compute_loss
@@ -119,8 +118,7 @@ class TrainLoop(tf.Module):
     example = self._observe(self._read())
     self.pictures = pictures
     if pictures:
-      self.grid = pictures_lib.grid_points()
-      self._draw = lambda params: summaries.draw(net.apply, params, self.grid)
+      self._draw = lambda params: summaries.draw(net.apply_columns, params)
       example.update(self._draw(self._read()["params"]))
     self.tags = list(example)  # pictures last: their bytes are left out when not drawn
     self.metadata = {tag: summaries.metadata_for(tag, value) for tag, value in example.items()}
@@ -129,7 +127,7 @@ class TrainLoop(tf.Module):
     self.layout = encoding.Layout(self.dtypes, self.shapes, self.metadata)
     self.is_picture = [tags.is_picture(tag) for tag in self.tags]
     self.picture_tags = [tag for tag, p in zip(self.tags, self.is_picture) if p]
-    self.picture_bytes = sum(n for n, p in zip(self.layout.lengths, self.is_picture) if p)
+    self.picture_words = sum(n for n, p in zip(self.layout.sizes, self.is_picture) if p)
 
   def step_graph(self):
     """The graph of one `train_step` (forward, loss, gradients, update), for the Graphs dashboard.
@@ -205,14 +203,14 @@ class TrainLoop(tf.Module):
 
   @tf.function(jit_compile=True, autograph=False)
   def _record(self, packed, step, draw, written_through):
-    """What the state (packed, step) logs, as the bytes of its summaries (`xor_tf.encoding`).
+    """What the state (packed, step) logs, as the raw values of its summaries (`xor_tf.encoding`).
 
     Pictures are drawn only if `draw`.
 
     Returns:
-      (uint8 [self.layout.length], int32 [len(self.tags)] how many of each tag's bytes to
-      write: 0 for a picture not drawn, a tag this run's event files hold at this step or a
-      later one, or every tag if the loss is not finite).
+      (int32 [self.layout.size], the record's values as words, and int32 [len(self.tags)] how
+      many of each tag's bytes to write: 0 for a picture not drawn, a tag this run's event files
+      hold at this step or a later one, or every tag if the loss is not finite).
     """
     state = self._unpack(packed, step)
     record = self._observe(state)
@@ -221,7 +219,7 @@ class TrainLoop(tf.Module):
     if self.pictures:
       params = state["params"]
       drawn = tf.cond(draw, lambda: self.layout.encode(self._draw(params), self.picture_tags),
-                      lambda: tf.zeros([self.picture_bytes], tf.uint8))
+                      lambda: tf.zeros([self.picture_words], tf.int32))
       encoded = tf.concat([encoded, drawn], axis=0)
     wanted = ((step > written_through) & (draw | ~tf.constant(self.is_picture))
               & tf.math.is_finite(record[tags.LOSS]))
