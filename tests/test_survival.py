@@ -182,15 +182,15 @@ def test_a_logging_step_is_on_disk_before_training_passes_the_next(tmp_path):
   loop = training.create(config, writer)
   advance, seen = loop._advance, []
 
-  def on_disk(step):  # runs in the graph, just before the compiled training sets off
+  def on_disk(counters):  # runs in the graph, just before the compiled training sets off
     logged = steps_per_tag(str(tmp_path)).get("loss", [])
-    seen.append((int(step), logged[-1] if logged else -1))
-    return step
+    seen.append((int(counters[1]), logged[-1] if logged else -1))
+    return counters
 
   @tf.function(autograph=False)
-  def watched(packed, step, until):
-    step = tf.reshape(tf.py_function(on_disk, [step], tf.int64), [])
-    return advance(packed, step, until)
+  def watched(packed, counters, log_steps, metrics):
+    counters = tf.reshape(tf.py_function(on_disk, [counters], tf.int64), [4])
+    return advance(packed, counters, log_steps, metrics)
 
   loop._advance = watched
   training.train(config, writer=writer, loop=loop)

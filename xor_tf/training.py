@@ -170,17 +170,32 @@ class TrainLoop(tf.Module):
 
   # autograph=False here and below: the control flow is written with tf.while_loop and tf.cond,
   # and skipping AutoGraph's conversion of every function they call saves seconds of tracing.
+  # The graph-level loop below carries few values and runs few graph ops per logging step:
+  # TensorFlow's executor hands every op it has not yet timed as cheap (~100 runs) to another
+  # thread, and on 2 cores each such hand-off costs more than the op. So the compiled functions
+  # take the whole per-chunk arrays and the loop counters and do the indexing themselves.
+
   @tf.function(jit_compile=True, autograph=False)
-  def _advance(self, packed, step, until):
-    """Trains from the state (packed, step) up to step `until`, or to the first non-finite loss.
+  def _advance(self, packed, counters, log_steps, metrics):
+    """Trains from the state (packed, counters[1]) up to the next logging step.
 
     Only training and the loss: what a logging step records is computed by `_record` on the
-    other core, meanwhile, so the training does not wait for it.
+    other core, meanwhile.
+
+    Args:
+      packed: the state but the step (`_pack`).
+      counters: int64 [4]: k, the index of the logging step to reach in `log_steps`; the step;
+        the first step whose loss was not finite, or -1; how many logging steps the chunk has
+        (0: reach none, stay at the step).
+      log_steps: int64 [logs_per_chunk], the chunk's logging steps.
+      metrics: float32 [logs_per_chunk, 2], loss and accuracy at each logging step reached.
 
     Returns:
-      (packed, step, float32 [2] loss and accuracy at the new state, the step whose loss was
-      not finite or -1).
+      (packed, counters for the next logging step, metrics with row k set, whether to go on).
     """
+    k, step, bad, num_logs = tf.unstack(counters)
+    until = tf.where(num_logs > 0, tf.gather(log_steps, k), step)
+
     def one_step(state, bad):
       new_state, loss = train_step(self.net, self.optimizer, state, self.x, self.y, self.loss,
                                    self.gradients)
@@ -193,25 +208,35 @@ class TrainLoop(tf.Module):
     if self.diagnostics:  # the count restarts at each logging step, once `_record` has it
       state["sign_changes"] = tf.nest.map_structure(tf.zeros_like, state["sign_changes"])
     state, bad = tf.while_loop(lambda s, b: (s["step"] < until) & (b < 0), one_step,
-                               [state, tf.constant(-1, tf.int64)])
+                               [state, bad])
     logits, activations = self.net.apply(state["params"], self.x)
-    metrics = tf.stack([compute_loss(logits, self.y, self.loss),
-                        summaries.accuracy(activations[tags.OUTPUT], self.y)])
+    values = tf.stack([compute_loss(logits, self.y, self.loss),
+                       summaries.accuracy(activations[tags.OUTPUT], self.y)])
     # A logging step whose loss is not finite is neither recorded nor written.
-    bad = tf.where((bad < 0) & ~tf.math.is_finite(metrics[0]), state["step"], bad)
-    return (*self._pack(state), metrics, bad)
+    bad = tf.where((bad < 0) & ~tf.math.is_finite(values[0]), state["step"], bad)
+    metrics = tf.tensor_scatter_nd_update(metrics, [[k]], values[None])
+    packed, step = self._pack(state)
+    return packed, tf.stack([k + 1, step, bad, num_logs]), metrics, (k + 1 < num_logs) & (bad < 0)
 
   @tf.function(jit_compile=True, autograph=False)
-  def _record(self, packed, step, draw, written_through):
-    """What the state (packed, step) logs, as the raw values of its summaries (`xor_tf.encoding`).
+  def _record(self, packed, counters, writes, draws, written_through):
+    """What the state (packed, counters[1]) logs, as the raw values of its summaries.
 
-    Pictures are drawn only if `draw`.
+    Args:
+      packed, counters: the state and counters `_advance` sets off from.
+      writes, draws: bool [logs_per_chunk + 1]: whether to write the summaries of the state
+        each iteration k sets off from, and whether to draw its pictures.
+      written_through: int64 [len(self.tags)], the last step each tag was written at before
+        this run (-1 for a new run).
 
     Returns:
-      (int32 [self.layout.size], the record's values as words, and int32 [len(self.tags)] how
-      many of each tag's bytes to write: 0 for a picture not drawn, a tag this run's event files
-      hold at this step or a later one, or every tag if the loss is not finite).
+      (int32 [self.layout.size], the record's values as words (`xor_tf.encoding`); int32
+      [len(self.tags)] how many of each tag's bytes to write: 0 for a picture not drawn, a tag
+      this run's event files hold at this step or a later one, or every tag if the loss is not
+      finite; whether any is written; the step).
     """
+    k, step = counters[0], counters[1]
+    write, draw = tf.gather(writes, k), tf.gather(draws, k)
     state = self._unpack(packed, step)
     record = self._observe(state)
     plain = [tag for tag, p in zip(self.tags, self.is_picture) if not p]
@@ -221,9 +246,10 @@ class TrainLoop(tf.Module):
       drawn = tf.cond(draw, lambda: self.layout.encode(self._draw(params), self.picture_tags),
                       lambda: tf.zeros([self.picture_words], tf.int32))
       encoded = tf.concat([encoded, drawn], axis=0)
-    wanted = ((step > written_through) & (draw | ~tf.constant(self.is_picture))
+    wanted = (write & (step > written_through) & (draw | ~tf.constant(self.is_picture))
               & tf.math.is_finite(record[tags.LOSS]))
-    return encoded, tf.where(wanted, tf.constant(self.layout.lengths, tf.int32), 0)
+    return (encoded, tf.where(wanted, tf.constant(self.layout.lengths, tf.int32), 0),
+            tf.reduce_any(wanted), step)
 
   @tf.function(autograph=False)
   def train_chunk(self, log_steps, num_logs, draw, entry, written_through):
@@ -253,30 +279,34 @@ class TrainLoop(tf.Module):
     draws = tf.concat([entry[1:], draw], axis=0)  # at the state each iteration starts from
     writes = tf.concat([entry[:1], tf.ones_like(draw)], axis=0)
 
-    def until_log(k, packed, step, written, metrics, bad):
+    def until_log(go, counters, packed, metrics, written):
       with tf.control_dependencies([written]):  # the summaries before this state's are on disk
-        new_packed, new_step, values, bad = self._advance(packed, step, log_steps[k])
-      written = self._write(packed, step, writes[k], draws[k], written_through)
-      return k + 1, new_packed, new_step, written, metrics.write(k, values), bad
+        new_packed, new_counters, metrics, go = self._advance(packed, counters, log_steps,
+                                                              metrics)
+      written = self._write(packed, counters, writes, draws, written_through)
+      return go, new_counters, new_packed, metrics, written
 
     packed, step = self._pack(self._read())
-    k, packed, step, _, metrics, bad = tf.while_loop(
-        lambda k, *rest: (k < num_logs) & (rest[-1] < 0), until_log,
-        [tf.constant(0), packed, step, tf.constant(True),
-         tf.TensorArray(tf.float32, size=self.logs_per_chunk, element_shape=[2]),
-         tf.constant(-1, tf.int64)])
+    counters = tf.stack([tf.constant(0, tf.int64), step, tf.constant(-1, tf.int64),
+                         tf.cast(num_logs, tf.int64)])
+    _, counters, packed, metrics, _ = tf.while_loop(
+        lambda go, *rest: go, until_log,
+        [num_logs > 0, counters, packed, tf.zeros([self.logs_per_chunk, 2]), tf.constant(True)])
+    k, step, bad = counters[0], counters[1], counters[2]
     self._assign(self._unpack(packed, step))
     tf.cond(num_logs > 0, lambda: tf.constant(False),
-            lambda: self._write(packed, step, entry[0], entry[1], written_through))
-    return {"metrics": metrics.stack(), "recorded": tf.where(bad < 0, k, k - 1),
+            lambda: self._write(packed, counters, writes, draws, written_through))
+    return {"metrics": metrics, "recorded": tf.cast(tf.where(bad < 0, k, k - 1), tf.int32),
             "nonfinite_step": bad}
 
-  def _write(self, packed, step, write, draw, written_through):
+  def _write(self, packed, counters, writes, draws, written_through):
     """Writes the wanted summaries of a state as one event and flushes it; True if any."""
     if self.writer is None:
       return tf.constant(False)
+    encoded, lengths, wanted, step = self._record(packed, counters, writes, draws,
+                                                  written_through)
 
-    def write_summaries(encoded, lengths):
+    def write_summaries():
       with self.writer.as_default():
         written = tf.summary.experimental.write_raw_pb(
             self.layout.summaries(encoded, lengths), step=step)
@@ -287,14 +317,7 @@ class TrainLoop(tf.Module):
       with tf.control_dependencies([noted]):
         return tf.identity(written)
 
-    def record_and_write():
-      encoded, lengths = self._record(packed, step, draw, written_through)
-      return tf.cond(tf.reduce_any(lengths > 0), lambda: write_summaries(encoded, lengths),
-                     lambda: tf.constant(False))
-
-    new = (step > written_through) & (draw | ~tf.constant(self.is_picture))
-    wanted = write & tf.reduce_any(new)
-    return tf.cond(wanted, record_and_write, lambda: tf.constant(False))
+    return tf.cond(wanted, write_summaries, lambda: tf.constant(False))
 
 
 class Diverged(Exception):
