@@ -187,3 +187,18 @@ def test_bmp_is_the_image_compiled_or_not(width):
   with Image.open(io.BytesIO(data_)) as opened:
     assert opened.format == "BMP"
     np.testing.assert_array_equal(np.asarray(opened.convert("RGB")), image[0].numpy())
+
+
+@pytest.mark.parametrize("arch", ["logistic", "concat", "nn", "deep", "keras"])
+def test_apply_columns_is_apply_transposed(arch):
+  net = models.build(config_lib.Config(arch=arch))
+  params = {k: tf.convert_to_tensor(v) for k, v in net.params.items()}
+  points = pictures.grid_points(8)
+  logits, activations = net.apply(params, points)
+  logits_t, columns = net.apply_columns(params, tf.transpose(points))
+  np.testing.assert_allclose(tf.transpose(logits_t).numpy(), logits.numpy(), rtol=1e-5,
+                             atol=1e-6)
+  assert list(columns) == list(activations)
+  for name, value in activations.items():
+    np.testing.assert_allclose(tf.transpose(columns[name]).numpy(), value.numpy(), rtol=1e-5,
+                               atol=1e-6, err_msg=name)

@@ -27,6 +27,11 @@ def dense(x, kernel, bias):
   return tf.reduce_sum(x[..., :, :, None] * kernel[..., None, :, :], axis=-2) + bias[..., None, :]
 
 
+def dense_columns(x, kernel, bias):
+  """`dense` with the batch laid out one point per column: x [in, N] -> kernelᵀ @ x + bias [out, N]."""
+  return tf.matmul(kernel, x, transpose_a=True) + bias[:, None]
+
+
 def initial_value(shape, init, seed, index, *, is_bias):
   """One parameter's initial value, a pure function of (init, seed, index).
 
@@ -60,35 +65,27 @@ class Network(tf.Module):
         self.params[key] = tf.Variable(value, name=key.replace("/", "_"))
 
   def apply(self, params, x):
-    values = {"x": x}
-    logits = None
-    for i, (layer, source, _) in enumerate(self.units):
-      inputs = tf.concat([values[s] for s in source], axis=-1) if len(source) > 1 else values[source[0]]
-      z = dense(inputs, params[f"{layer}/kernel"], params[f"{layer}/bias"])
-      if i == len(self.units) - 1:
-        logits = z
-      else:
-        values[layer] = tf.sigmoid(z)
-    activations = {k: v for k, v in values.items() if k != "x"}
-    activations[tags.OUTPUT] = tf.sigmoid(logits)
-    return logits, activations
+    return self._forward(params, x, dense, features_axis=-1)
 
   def apply_columns(self, params, points):
     """`apply` on a large batch laid out one point per column: points float32 [2, N].
 
     The pictures' 4,096 grid points go through the network this way. With the points on the
     minor axis every op runs along rows of N contiguous values, which XLA on CPU vectorizes:
-    the deep net's grid forward pass takes ~2.5x less time than `apply` on [N, 2].
+    the deep net's grid forward pass takes ~2.4x less time than `apply` on [N, 2].
 
     Returns:
       (logits [1, N], {layer: activations [width, N]}), the transposes of `apply`'s.
     """
-    values = {"x": points}
+    return self._forward(params, points, dense_columns, features_axis=0)
+
+  def _forward(self, params, x, layer_fn, features_axis):
+    values = {"x": x}
     logits = None
     for i, (layer, source, _) in enumerate(self.units):
-      inputs = tf.concat([values[s] for s in source], axis=0) if len(source) > 1 else values[source[0]]
-      z = (tf.matmul(params[f"{layer}/kernel"], inputs, transpose_a=True)
-           + params[f"{layer}/bias"][:, None])
+      inputs = (tf.concat([values[s] for s in source], axis=features_axis) if len(source) > 1
+                else values[source[0]])
+      z = layer_fn(inputs, params[f"{layer}/kernel"], params[f"{layer}/bias"])
       if i == len(self.units) - 1:
         logits = z
       else:
