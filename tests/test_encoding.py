@@ -17,6 +17,10 @@ def a_record():
       "weights/layer1/kernel": summaries.histogram_buckets(
           tf.random.stateless_normal([2, 10], seed=[1, 2])),
       "activations/output": summaries.histogram_buckets(tf.constant([0.1, 0.9, 0.9, 0.1])),
+      # 8-byte values take two words each; a NaN's payload and a denormal keep their bits.
+      "double": tf.constant([np.pi, -0.0, 5e-324, np.inf], tf.float64),
+      "big": tf.constant([2 ** 40 + 7, -2 ** 62], tf.int64),
+      "odd_floats": tf.bitcast(tf.constant([0x7FC12345, 1, -1], tf.int32), tf.float32),
       "pictures/layer1": pictures.neuron_tiles_packed(
           tf.random.stateless_uniform([3, pictures.TILE ** 2], seed=[3, 4])),
   }
@@ -99,5 +103,14 @@ def test_tags_left_out_in_between_are_refused():
 
 def test_a_picture_must_be_packed_pixels():
   record = {"pictures/layer1": pictures.neuron_tiles(tf.zeros([pictures.TILE ** 2, 2]))}
-  with pytest.raises(ValueError, match="int32 0RGB pixels .* received uint8"):
+  with pytest.raises(ValueError, match="int32 pixels .* received uint8"):
     layout_of(record)
+
+
+def test_a_value_of_another_shape_or_type_is_refused():
+  record = a_record()
+  layout, _ = layout_of(record)
+  with pytest.raises(ValueError, match=r"'loss' of shape \[\]; received \[2\]"):
+    layout.encode(dict(record, loss=tf.constant([1.0, 2.0])))
+  with pytest.raises(ValueError, match="received uint32"):
+    layout_of({"count": tf.constant(3, tf.uint32)})

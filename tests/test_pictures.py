@@ -117,7 +117,8 @@ def test_packed_pixels_are_the_rgb_colours():
   values = tf.constant([0.0, 0.3, 0.5, 0.8, 1.0])
   packed = pictures.colormap_packed(values).numpy()
   rgb = pictures.colormap(values).numpy().astype(int)
-  np.testing.assert_array_equal(packed, rgb[:, 0] * 65536 + rgb[:, 1] * 256 + rgb[:, 2])
+  np.testing.assert_array_equal(
+      packed, pictures.OPAQUE + rgb[:, 0] * 65536 + rgb[:, 1] * 256 + rgb[:, 2])
   np.testing.assert_array_equal(pictures.rgb(tf.constant(packed)).numpy(), rgb)
 
 
@@ -150,8 +151,8 @@ def test_draw_compiles_with_xla_for_a_real_network():
     assert diff.max() <= 1, name
   # What `apply` computes: the heatmaps are the layers' activations on the tile grid.
   _, activations = net(pictures.grid_points(tile))
-  np.testing.assert_array_equal(pictures_eager["layer2"].numpy(),
-                                pictures.neuron_tiles(activations["layer2"]).numpy())
+  assert np.abs(pictures_eager["layer2"].numpy().astype(int) - pictures.neuron_tiles(
+      activations["layer2"]).numpy().astype(int)).max() <= 1
   _, activations = net(pictures.grid_points())
   assert np.abs(pictures_eager["output"].numpy().astype(int) - pictures.decision_boundary(
       activations["output"]).numpy().astype(int)).max() <= 1
@@ -169,14 +170,14 @@ def test_png():
     pictures.png(tf.zeros([4, 4, 3]))
 
 
-@pytest.mark.parametrize("width", [4, 5, 6, 7])
+@pytest.mark.parametrize("width", [1, 5, 64])
 def test_bmp_is_the_image_compiled_or_not(width):
   import io
-  from PIL import Image  # what TensorBoard uses to tell an image's type
+  from PIL import Image  # what TensorBoard's image plugin ships with (Pillow)
   image = tf.random.stateless_uniform([1, 3, width, 3], seed=[width, 0], maxval=256,
                                       dtype=tf.int32)
   image = tf.cast(image, tf.uint8)
-  packed = tf.reduce_sum(tf.cast(image, tf.int32) * [65536, 256, 1], axis=-1)
+  packed = pictures.OPAQUE + tf.reduce_sum(tf.cast(image, tf.int32) * [65536, 256, 1], axis=-1)
   eager = pictures.bmp(image)
   np.testing.assert_array_equal(pictures.bmp(packed).numpy(), eager.numpy())
   compiled = tf.function(pictures.bmp, jit_compile=True)(packed)
@@ -184,6 +185,8 @@ def test_bmp_is_the_image_compiled_or_not(width):
   assert len(eager.numpy()) == pictures.bmp_length(3, width)
   data_ = eager.numpy().tobytes()
   np.testing.assert_array_equal(tf.io.decode_bmp(data_, channels=3).numpy(), image[0].numpy())
+  # The 4th byte, which some readers take as alpha, is opaque.
+  assert np.all(tf.io.decode_bmp(data_, channels=4).numpy()[..., 3] == 255)
   with Image.open(io.BytesIO(data_)) as opened:
     assert opened.format == "BMP"
     np.testing.assert_array_equal(np.asarray(opened.convert("RGB")), image[0].numpy())

@@ -87,8 +87,9 @@ def test_pictures_are_images_of_what_the_network_computes(tmp_path):
   net = models.build(config)
   for param, value in zip(net.params.values(), _final_weights(config)):
     param.assign(value)
-  params = {k: tf.convert_to_tensor(v) for k, v in net.params.items()}
-  drawn = pictures.draw(net.apply_columns, params)
+  # Drawn here from `apply` on [N, 2] points, not the loop's `apply_columns` path.
+  drawn = {"output": pictures.decision_boundary(net(pictures.grid_points())[1]["output"]),
+           "layer1": pictures.neuron_tiles(net(pictures.grid_points(pictures.TILE))[1]["layer1"])}
   for tag, name in (("pictures/decision_boundary", "output"), ("pictures/layer1", "layer1")):
     width, height, image = written[tag][-1][1]
     decoded = tf.io.decode_image(image, channels=3).numpy()  # a BMP

@@ -1,4 +1,4 @@
-"""A logging step's summaries as the bytes of Summary protocol buffers, laid out in XLA.
+"""A logging step's summaries as Summary protocol buffers: raw values gathered in XLA.
 
 `tf.summary.write` costs a graph op, an Event and a file record per tag, and at one logging step
 every 100 training steps that writing, not the training, set the pace. But every tensor a
@@ -11,7 +11,7 @@ and puts each tag's constant bytes around them: one serialized Summary per tag, 
 `tf.summary.experimental.write_raw_pb` writes the ones wanted as a single event. What lands in
 the event file is what `tf.summary.write` would have written, tag by tag, metadata included.
 
-Pictures are int32 0RGB pixels [1, H, W] inside the loop (`pictures.draw_packed`), stored as
+Pictures are int32 pixels [1, H, W] inside the loop (`pictures.draw_packed`), stored as
 the image dashboard's string [3] tensor (width, height, image bytes) holding a 32-bit BMP
 (`pictures.bmp`): a constant header and then those pixels' bytes as they are.
 """
@@ -91,7 +91,7 @@ class Layout:
 
   Args:
     dtypes: {tag: tf.DType} of the record, in the order the words hold them: 4- or 8-byte
-      numbers; pictures int32 0RGB pixels.
+      numbers; pictures int32 pixels (`pictures.draw_packed`).
     shapes: {tag: static shape}; pictures [1, H, W].
     metadata: {tag: SummaryMetadata (proto or serialized)}: which dashboard shows the tag.
   """
@@ -102,10 +102,11 @@ class Layout:
     for tag in self.tags:
       dtype, shape = tf.as_dtype(dtypes[tag]), list(shapes[tag])
       if tags.is_picture(tag) and (dtype != tf.int32 or len(shape) != 3):
-        raise ValueError(f"Expected the picture {tag!r} as int32 0RGB pixels [1, H, W]; "
+        raise ValueError(f"Expected the picture {tag!r} as int32 pixels [1, H, W]; "
                          f"received {dtype.name} {shape}.")
-      if not tags.is_picture(tag) and dtype.size not in (4, 8):
-        raise ValueError(f"Expected 4- or 8-byte numbers for {tag!r}; received {dtype.name}.")
+      if not tags.is_picture(tag) and dtype not in _DTYPES:
+        raise ValueError(f"Expected one of {sorted(d.name for d in _DTYPES)} for {tag!r}; "
+                         f"received {dtype.name}.")
       before, after = _split(tag, dtype, shape, _metadata_bytes(metadata[tag]))
       size = content_length(tag, dtype, shape)
       if tags.is_picture(tag):  # the BMP's header is constant: only its pixels vary
@@ -116,6 +117,7 @@ class Layout:
       sizes.append(size // 4)
       lengths.append(len(before) + size + len(after))
     self._befores, self._afters = befores, afters
+    self._shapes = {tag: list(shapes[tag]) for tag in self.tags}
     self.sizes = sizes  # int32 words per tag
     self.offsets = list(np.cumsum([0] + sizes[:-1]))
     self.size = sum(sizes)
@@ -142,6 +144,11 @@ class Layout:
         only is not None and len(chosen) != len(set(only))):
       raise ValueError(f"Expected tags of this layout, consecutive in it ({self.tags}); "
                        f"received {only}.")
+    for i in chosen:  # a wrong shape would shift every later tag's bytes
+      tag = self.tags[i]
+      if record[tag].shape.as_list() != self._shapes[tag]:
+        raise ValueError(f"Expected {tag!r} of shape {self._shapes[tag]}; received "
+                         f"{record[tag].shape.as_list()}.")
     return tf.concat([_words(record[self.tags[i]]) for i in chosen], axis=0)
 
   def summaries(self, encoded, lengths=None):

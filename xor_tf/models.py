@@ -19,8 +19,8 @@ def dense(x, kernel, bias):
   """x @ kernel + bias, written as multiply and reduce_sum for small batches.
 
   For these tiny shapes XLA runs this form several times faster than a matmul. Leading axes
-  broadcast, so a stack of networks (kernel [models, in, out]) works unchanged. A batch as
-  large as a picture's 4,096 grid points goes through matmul, which is faster there.
+  broadcast, so a stack of networks (kernel [models, in, out]) works unchanged. A large batch
+  goes through matmul, which is faster there (the pictures' grid uses `dense_columns`).
   """
   if kernel.shape.rank == 2 and x.shape.rank == 2 and (x.shape[0] or 0) > 64:
     return tf.matmul(x, kernel) + bias

@@ -1,23 +1,32 @@
 """Pictures of what a network computes over the input plane, drawn with XLA-compilable TF ops.
 
 As TensorFlow Playground does, the network is evaluated on a grid of points covering the input
-square with a margin: the grid is just a batch of GRID * GRID inputs to `apply`. Its output
-probability becomes the decision-boundary picture and each hidden layer's activations become a
-row of heatmaps, one per neuron. Everything up to the uint8 image uses only static shapes and
-plain tensor ops (no tf.image, no py_function), so the training loop draws them in the compiled
-function that records a logging step, and encodes them there too, as BMPs (`bmp`):
-uncompressed, so a fixed-length byte layout that XLA can build. The picture saved at the end of
-a run is a PNG (`png`).
+square with a margin: the grid is just a batch of inputs, one point per column, to a network's
+`apply_columns`. Its output probability on a GRID x GRID grid becomes the decision-boundary
+picture, and each hidden layer's activations on a TILE x TILE grid become a row of heatmaps, one
+per neuron. Everything uses only static shapes and plain tensor ops (no tf.image, no
+py_function), so the training loop draws the pictures in the compiled function that records a
+logging step, as int32 pixels (`draw_packed`): a 32-bit BMP (`bmp`) is a constant header and
+then exactly those pixels' bytes, which `xor_tf.encoding` writes as they are. The picture saved
+at the end of a run is a PNG (`png`).
+
+The pixels' bytes are laid out for a little-endian machine, as every machine TensorFlow ships
+for is.
 """
 
 import functools
 import struct
+import sys
 
 import numpy as np
 import tensorflow as tf
 
 from xor_tf import data
 from xor_tf import tags
+
+if sys.byteorder != "little":
+  raise ImportError("xor_tf.pictures lays out pixels as little-endian bytes; this machine is "
+                    f"{sys.byteorder}-endian.")
 
 GRID = 64  # grid points per side: one picture is a forward pass on GRID * GRID = 4096 points
 LO, HI = -0.5, 1.5  # the grid covers [LO, HI]², the XOR square [0, 1]² with a margin
@@ -70,16 +79,19 @@ def _grid_array(size, lo=LO, hi=HI):
   return np.stack([x1.ravel(), x2.ravel()], axis=1).astype(np.float32)
 
 
+OPAQUE = -(1 << 24)  # 0xFF000000 as an int32: a BMP's 4th byte, which readers may take as alpha
+
+
 def _packed(rgb):
-  """An int32 "0RGB" pixel per colour: R * 2**16 + G * 2**8 + B, from integer-valued [..., 3]."""
+  """An int32 pixel per colour, 0xFFRRGGBB, from integer-valued [..., 3]."""
   rgb = np.asarray(rgb, np.int64)
-  return (rgb[..., 0] << 16 | rgb[..., 1] << 8 | rgb[..., 2]).astype(np.int32)
+  return (0xFF << 24 | rgb[..., 0] << 16 | rgb[..., 1] << 8 | rgb[..., 2]).astype(np.int32)
 
 
 @_plain_tensor_ops
 def rgb(packed):
-  """uint8 [..., 3] RGB of int32 0RGB pixels (`colormap_packed`, the `*_packed` pictures)."""
-  little_endian = tf.bitcast(packed, tf.uint8)  # B, G, R, 0
+  """uint8 [..., 3] RGB of int32 pixels (`colormap_packed`, the `*_packed` pictures)."""
+  little_endian = tf.bitcast(packed, tf.uint8)  # B, G, R, 255
   return tf.reverse(little_endian[..., :3], axis=[-1])
 
 
@@ -87,7 +99,7 @@ LEVELS = 1024  # colormap_packed looks each value up among this many + 1 colours
 
 
 def _lookup_table(levels=LEVELS):
-  """int32 0RGB colours of the ColorBrewer ramp at 0, 1/levels, ..., 1: interpolated, rounded."""
+  """int32 colours (0xFFRRGGBB) of the ColorBrewer ramp at 0, 1/levels, ..., 1: interpolated, rounded."""
   t = np.linspace(0.0, len(_TABLE) - 1, levels + 1)
   i = np.minimum(t.astype(int), len(_TABLE) - 2)
   f = (t - i)[:, None]
@@ -96,7 +108,7 @@ def _lookup_table(levels=LEVELS):
 
 @_plain_tensor_ops
 def colormap_packed(values):
-  """`colormap` as one int32 0RGB pixel per value (R * 2**16 + G * 2**8 + B).
+  """`colormap` as one int32 pixel per value, 0xFFRRGGBB (`OPAQUE` + R * 2**16 + G * 2**8 + B).
 
   The pictures drawn in the training loop are built as such pixels: one int32 per pixel
   instead of three bytes, and the 32-bit BMP that holds them is their bytes as they lie in
@@ -133,7 +145,7 @@ def _upscale(image, scale, row_axis):
 
 @functools.lru_cache(maxsize=None)
 def _markers(size, scale, lo, hi):
-  """The four XOR points as outlined discs: (0RGB pixels [H, W] int32, drawn [H, W] bool).
+  """The four XOR points as outlined discs: (int32 pixels [H, W], drawn [H, W] bool).
 
   A constant for a given picture size, so it is computed once in NumPy and the compiled
   picture only selects between it and the background.
@@ -157,7 +169,7 @@ def _markers(size, scale, lo, hi):
 @_plain_tensor_ops
 def decision_boundary_packed(probabilities, size=GRID, *, scale=SCALE, lo=LO, hi=HI,
                              logits=None):
-  """`decision_boundary` as int32 0RGB pixels [1, H, W].
+  """`decision_boundary` as int32 pixels [1, H, W] (0xFFRRGGBB, as `colormap_packed`).
 
   With `logits`, the output's logits, the class of a pixel is logits > 0: XLA fuses the whole
   picture into one loop, which otherwise computes each pixel's sigmoid five times.
@@ -198,7 +210,7 @@ def decision_boundary(probabilities, size=GRID, *, scale=SCALE, lo=LO, hi=HI):
 
 @_plain_tensor_ops
 def neuron_tiles_packed(columns, tile=TILE, *, gap=TILE_GAP):
-  """`neuron_tiles` of activations laid out [width, tile * tile], as int32 0RGB [1, H, W]."""
+  """`neuron_tiles` of activations laid out [width, tile * tile], as int32 pixels [1, H, W]."""
   width = columns.shape[0]
   tiles = colormap_packed(tf.reshape(columns, [width, tile, tile]))
   tiles = tf.pad(tiles, [[0, 0], [0, 0], [0, gap]],
@@ -228,7 +240,7 @@ def neuron_tiles(activations, tile=TILE, *, gap=TILE_GAP):
 
 @_plain_tensor_ops
 def draw_packed(apply_columns, params, size=GRID, tile=TILE):
-  """Every picture of a network, as int32 0RGB pixels {layer name: [1, H, W]}.
+  """Every picture of a network, as int32 pixels {layer name: [1, H, W]} (0xFFRRGGBB).
 
   Two forward passes, each one batch: on the size x size grid for the decision boundary, and
   on the tile x tile grid for each hidden layer's row of neuron heatmaps.
@@ -257,7 +269,7 @@ def bmp_header(height, width):
   """The 54 header bytes of a 32-bit top-down BMP (BITMAPFILEHEADER + BITMAPINFOHEADER).
 
   A negative height means the rows are stored top row first; at 32 bits per pixel no row is
-  padded. Both keep the file's pixels the image's int32 0RGB pixels as they lie in memory.
+  padded. Both keep the file's pixels the image's int32 pixels as they lie in memory.
   """
   pixels = 4 * width * height
   return struct.pack("<2sIHHI", b"BM", 54 + pixels, 0, 0, 54) + struct.pack(
@@ -275,19 +287,21 @@ def bmp(image):
 
   TensorBoard's image dashboard serves it as image/bmp and browsers draw it, so a picture
   costs no encoding: PNG's zlib, outside XLA, took ~1 ms per logging step. The file is a
-  54-byte header and then the pixels: blue, green, red and an unused byte each, which is
-  exactly an int32 0RGB pixel's bytes on a little-endian machine.
+  54-byte header and then the pixels: blue, green, red and 255 (opaque, for readers that take
+  the 4th byte as alpha), which is exactly an int32 0xFFRRGGBB pixel's bytes on a
+  little-endian machine.
 
   Args:
-    image: int32 0RGB pixels [1, H, W] (the `*_packed` pictures), or uint8 RGB [1, H, W, 3];
-      H and W known when tracing.
+    image: int32 pixels [1, H, W] (the `*_packed` pictures), or uint8 RGB [1, H, W, 3]; H and
+      W known when tracing.
 
   Returns:
     uint8 [bmp_length(H, W)].
   """
   if image.dtype == tf.uint8:
     channels = tf.cast(image, tf.int32)
-    image = channels[..., 0] * (1 << 16) + channels[..., 1] * (1 << 8) + channels[..., 2]
+    image = (OPAQUE + channels[..., 0] * (1 << 16) + channels[..., 1] * (1 << 8)
+             + channels[..., 2])
   _, height, width = image.shape
   header = tf.constant(np.frombuffer(bmp_header(height, width), np.uint8))
   return tf.concat([header, tf.reshape(tf.bitcast(image, tf.uint8), [-1])], axis=0)

@@ -2,8 +2,9 @@
 
 TensorBoard's own `tf.summary.histogram` buckets its data with ~25 graph ops per call, which at
 one log every 100 steps costs more than the training. Here the buckets are computed in XLA,
-together for every tensor of a logging step; `xor_tf.encoding` then lays the record out as the
-bytes of its summaries, also in XLA.
+together for every tensor of a logging step; `xor_tf.encoding` then gathers the record's raw
+values into one vector, also in XLA, and outside XLA puts the constant bytes of each tag's
+Summary around them.
 """
 
 import numpy as np
@@ -61,8 +62,7 @@ def histograms(tensors, bucket_count=BUCKETS):
   left = edges[:, :-1]
   right = tf.concat([edges[:, 1:-1], hi[:, None]], axis=1)
   buckets = tf.stack([left, right, tf.reshape(counts, [n, bucket_count])], axis=2)
-  # Stored as float32: half the bytes of TensorBoard's float64, and XLA on CPU turns float32,
-  # not float64, into the bytes of a summary at the cost of a copy (`xor_tf.encoding`).
+  # Stored as float32: half the bytes of TensorBoard's float64.
   buckets = tf.cast(buckets, tf.float32)
   return {key: buckets[i] for i, key in enumerate(keys)}
 
@@ -117,7 +117,7 @@ def diagnose(grads, sign_changes):
 
 
 def draw(apply_columns, params):
-  """The pictures of one logging step: {tag: int32 0RGB pixels [1, H, W]} (`pictures.bmp`).
+  """The pictures of one logging step: {tag: int32 pixels [1, H, W]} (`pictures.draw_packed`).
 
   The network's output over the input square becomes the decision boundary and each hidden
   layer a row of per-neuron heatmaps (`pictures.draw_packed`).

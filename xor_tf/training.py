@@ -233,10 +233,12 @@ class TrainLoop(tf.Module):
       (int32 [self.layout.size], the record's values as words (`xor_tf.encoding`); int32
       [len(self.tags)] how many of each tag's bytes to write: 0 for a picture not drawn, a tag
       this run's event files hold at this step or a later one, or every tag if the loss is not
-      finite; whether any is written; the step).
+      finite, and all 0 if writes[k] is False; whether any is written; the step).
     """
     k, step = counters[0], counters[1]
     write, draw = tf.gather(writes, k), tf.gather(draws, k)
+    # Pictures cost the most: none for a state whose pictures will not be written.
+    draw &= write & tf.reduce_any(step > written_through)
     state = self._unpack(packed, step)
     record = self._observe(state)
     plain = [tag for tag, p in zip(self.tags, self.is_picture) if not p]
