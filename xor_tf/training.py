@@ -235,7 +235,7 @@ class TrainLoop(tf.Module):
       (`xor_tf.encoding`); int32 [len(self.tags)] how many of each tag's bytes to write: 0 for
       a picture not drawn, a tag this run's event files hold at this step or a later one, or
       every tag if the loss is not finite, and all 0 if writes[k] is False; whether any is
-      written; the step; whether to draw its pictures (`_pictures`)).
+      written; the step).
     """
     k, step = counters[0], counters[1]
     write, draw = tf.gather(writes, k), tf.gather(draws, k)
@@ -244,18 +244,18 @@ class TrainLoop(tf.Module):
     encoded = self.layout.encode(record, [t for t, p in zip(self.tags, self.is_picture) if not p])
     wanted = (write & (step > written_through) & (draw | ~tf.constant(self.is_picture))
               & tf.math.is_finite(record[tags.LOSS]))
-    draw = tf.reduce_any(wanted & tf.constant(self.is_picture))
     return (encoded, tf.where(wanted, tf.constant(self.layout.lengths, tf.int32), 0),
-            tf.reduce_any(wanted), step, draw)
+            tf.reduce_any(wanted), step)
 
   @tf.function(jit_compile=True, autograph=False)
-  def _pictures(self, packed, step):
-    """The pictures of the state (packed, step), as the words of their summaries.
+  def _pictures(self, packed, counters):
+    """The pictures of the state (packed, counters[1]), as the words of their summaries.
 
-    A compiled function of its own, called only at the logging steps that draw: compiled into
-    `_record` behind a condition, it made every 2-2-1 logging step ~50 µs slower.
+    A compiled function of its own, called only at the logging steps that draw, beside
+    `_record` (both cores may be busy with `_advance` and it): compiled into `_record` behind
+    a condition, it made every 2-2-1 logging step ~50 µs slower, drawn or not.
     """
-    params = self._unpack(packed, step)["params"]
+    params = self._unpack(packed, counters[1])["params"]
     return self.layout.encode(self._draw(params), self.picture_tags)
 
   @tf.function(autograph=False)
@@ -285,12 +285,14 @@ class TrainLoop(tf.Module):
     """
     draws = tf.concat([entry[1:], draw], axis=0)  # at the state each iteration starts from
     writes = tf.concat([entry[:1], tf.ones_like(draw)], axis=0)
+    drawn = draws & writes  # whether to draw the pictures of the state each iteration starts from
+    arrays = (writes, draws, drawn, written_through)
 
     def until_log(go, counters, packed, metrics, written):
       with tf.control_dependencies([written]):  # the summaries before this state's are on disk
         new_packed, new_counters, metrics, go = self._advance(packed, counters, log_steps,
                                                               metrics)
-      written = self._write(packed, counters, writes, draws, written_through, written)
+      written = self._write(packed, counters, *arrays, written)
       return go, new_counters, new_packed, metrics, written
 
     # The writer is the default for the whole call, not per write: leaving `as_default` flushes
@@ -306,14 +308,13 @@ class TrainLoop(tf.Module):
       k, step, bad = counters[0], counters[1], counters[2]
       self._assign(self._unpack(packed, step))
       written = tf.cond(num_logs > 0, lambda: written,
-                        lambda: self._write(packed, counters, writes, draws, written_through,
-                                            written))
+                        lambda: self._write(packed, counters, *arrays, written))
     # Set once per call, in the graph: a Ctrl-C reaches Python only between calls.
     self.last_written.assign(tf.where(written >= 0, written, self.last_written))
     return {"metrics": metrics, "recorded": tf.cast(tf.where(bad < 0, k, k - 1), tf.int32),
             "nonfinite_step": bad}
 
-  def _write(self, packed, counters, writes, draws, written_through, last):
+  def _write(self, packed, counters, writes, draws, drawn, written_through, last):
     """Writes the wanted summaries of a state as one event and flushes it.
 
     Called with the writer as the default. Returns the state's step if it wrote any, else
@@ -321,15 +322,15 @@ class TrainLoop(tf.Module):
     """
     if self.writer is None:
       return last
-    encoded, lengths, wanted, step, draw = self._record(packed, counters, writes, draws,
-                                                        written_through)
+    encoded, lengths, wanted, step = self._record(packed, counters, writes, draws,
+                                                  written_through)
+    if self.pictures:  # drawn meanwhile; `lengths` leaves them out if they are not wanted
+      pictures = tf.cond(tf.gather(drawn, counters[0]),
+                         lambda: self._pictures(packed, counters),
+                         lambda: tf.zeros([self.picture_words], tf.int32))
 
     def write_summaries():
-      words = encoded
-      if self.pictures:
-        words = tf.concat([encoded, tf.cond(draw, lambda: self._pictures(packed, step),
-                                            lambda: tf.zeros([self.picture_words], tf.int32))],
-                          axis=0)
+      words = tf.concat([encoded, pictures], axis=0) if self.pictures else encoded
       written = tf.summary.experimental.write_raw_pb(self.layout.summaries(words, lengths),
                                                      step=step)
       with tf.control_dependencies([written]):
