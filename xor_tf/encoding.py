@@ -12,8 +12,9 @@ and puts each tag's constant bytes around them: one serialized Summary per tag, 
 the event file is what `tf.summary.write` would have written, tag by tag, metadata included.
 
 Pictures are int32 pixels [1, H, W] inside the loop (`pictures.draw_packed`), stored as
-the image dashboard's string [3] tensor (width, height, image bytes) holding a 32-bit BMP
-(`pictures.bmp`): a constant header and then those pixels' bytes as they are.
+the image dashboard's string [3] tensor (width, height, image bytes) holding a 32-bit BMP: a
+constant header (`pictures.bmp_header`, part of the tag's constant bytes) and then those
+pixels' bytes as they are.
 """
 
 import numpy as np

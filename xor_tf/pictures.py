@@ -5,10 +5,11 @@ square with a margin: the grid is just a batch of inputs, one point per column, 
 `apply_columns`. Its output probability on a GRID x GRID grid becomes the decision-boundary
 picture, and each hidden layer's activations on a TILE x TILE grid become a row of heatmaps, one
 per neuron. Everything uses only static shapes and plain tensor ops (no tf.image, no
-py_function), so the training loop draws the pictures in the compiled function that records a
-logging step, as int32 pixels (`draw_packed`): a 32-bit BMP (`bmp`) is a constant header and
-then exactly those pixels' bytes, which `xor_tf.encoding` writes as they are. The picture saved
-at the end of a run is a PNG (`png`).
+py_function), so the training loop draws the pictures in a compiled function of their own,
+beside the one that records a logging step, as int32 pixels (`draw_packed`). A 32-bit BMP is a
+constant header (`bmp_header`) and then exactly those pixels' bytes, which `xor_tf.encoding`
+writes as they are; `bmp` builds the same file in one piece, and the tests hold the loop's
+bytes against it. The picture saved at the end of a run is a PNG (`png`).
 
 The pixels' bytes are laid out for a little-endian machine, as every machine TensorFlow ships
 for is.
