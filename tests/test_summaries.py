@@ -109,6 +109,7 @@ def _final_weights(config):
 
 def test_diagnostics_match_a_per_step_reference(tmp_path):
   from xor_tf import data, models, optim
+  from xor_tf import step as step_lib
   config = config_lib.Config(arch="nn", steps=20, log_every=10, image_every=0, diagnostics=True)
   _, written = train_into(tmp_path, **dataclasses.asdict(config))
   layers = ("layer1", "layer2")
@@ -117,16 +118,16 @@ def test_diagnostics_match_a_per_step_reference(tmp_path):
           "sign_changes/total"} <= set(written)
   # The notebook's way, one eager step at a time: count updates whose direction flipped.
   net = models.build(config)
-  opt = optim.Optimizer(config.optimizer, config.learning_rate, net.params)
+  opt = optim.Optimizer(config.optimizer, config.hyperparameters, net.params)
   state = {"params": {k: tf.convert_to_tensor(v) for k, v in net.params.items()}, "slots": {},
            "step": tf.constant(0, tf.int64)}
   x, y = tf.constant(data.INPUTS), tf.constant(data.LABELS)
-  _, grads = training.tape_gradients(net, state["params"], x, y, config.loss)
+  _, grads = step_lib.tape_gradients(net, state["params"], x, y, config.loss)
   norm = np.sqrt(sum(np.sum(grads[f"layer1/{v}"].numpy() ** 2) for v in ("kernel", "bias")))
   assert float(dict(written["gradient_norm/layer1"])[0]) == pytest.approx(norm, rel=1e-5)
   previous, flips, expected = None, 0, {}
   for step in range(1, 21):
-    new, _ = training.train_step(net, opt, state, x, y, config.loss)
+    new, _ = step_lib.train_step(net, opt, state, x, y, config.loss)
     up = {k: (new["params"][k] - state["params"][k]).numpy() > 0 for k in state["params"]}
     if previous is not None:
       flips += sum(int(np.sum(up[k] != previous[k])) for k in up)

@@ -1,20 +1,22 @@
 """Many seeds of one configuration trained at once: a model axis on every weight, one compiled loop.
 
-A stack of M networks is the single network's parameters with a model axis of size M. What
-goes in and comes out has it first: `initial_params` gives kernel [M, in, out] and bias [M, out]
-holding exactly each seed's `models.initial_value`, and `Results` holds per-seed arrays [M].
-Inside the compiled loop every weight and optimizer slot carries it last ([in, out, M]), the
-layout XLA vectorises (`apply_models_last`, checked against `models.Network.apply`). The loss
-differentiated is the SUM over models of each model's own mean loss, so model m's gradient is
-its single-run gradient, and the pure optimizer updates of `xor_tf.optim` are elementwise. The
-loop also records, per model, the first step at which all four points were right and the first
-step whose loss was not finite. A model that diverges keeps its NaNs to itself: nothing mixes
-models.
+A stack of M networks is the single network's parameters with a model axis of size M, and it
+trains through the very train step of a single run (`xor_tf.step.train_step`): the network is a
+`models.Stack`, whose forward pass is the single network's with a layer function for a stack
+(`models.dense_stack`), the loss is one per network and each network learns from its own, and
+the optimizers' updates are elementwise. Inside the compiled loop every weight and optimizer
+slot carries the model axis LAST ([in, out, M]), the layout XLA vectorises; what goes in and
+comes out has it first: `initial_params` gives kernel [M, in, out] holding exactly each seed's
+`models.initial_value`, and `Results` holds per-seed arrays [M]. From the loss and accuracy
+the step returns, the loop records per model the first step at which all four points were
+right and the first step whose loss was not finite. A model that diverges keeps its NaNs to
+itself: nothing mixes models.
 
 With a `tf.distribute` strategy the model axis is split over its replicas (MirroredStrategy over
 one machine's devices, MultiWorkerMirroredStrategy over machines): each replica trains its
 slice of the seeds and the per-seed results are gathered back in seed order.
 """
+import concurrent.futures
 import dataclasses
 import math
 import os
@@ -28,6 +30,7 @@ from xor_tf import data
 from xor_tf import losses
 from xor_tf import models
 from xor_tf import optim
+from xor_tf import step as step_lib
 from xor_tf import summaries
 from xor_tf import tags
 
@@ -69,6 +72,7 @@ class Results:
   timed_steps: int  # steps timed in train_seconds
   compile_seconds: float  # the first chunk: tracing, XLA compilation and its steps (all of
   # them when one chunk holds the whole run: then train_seconds is 0)
+  params: dict = None  # {name: float32 [M, *shape]} the final weights, when asked for
 
   @property
   def diverged(self):
@@ -98,22 +102,14 @@ def initial_params(net, init, seeds):
   """The stacked initial parameters {name: [len(seeds), *shape]} of `net`'s shape for `seeds`.
 
   Row m holds exactly `models.initial_value(shape, init, seeds[m], index, ...)`, the weights a
-  single run with that seed starts from; it is computed by the same stateless random ops for
-  all seeds in one graph call (calling initial_value once per seed and parameter costs ~0.1 ms
-  each, seconds for thousands of seeds). The first seed is checked against initial_value.
+  single run with that seed starts from, drawn by that same function for all seeds in one
+  graph call (one eager call per seed and parameter costs ~0.1 ms each, seconds for thousands).
   """
-  seeds = tf.constant(seeds, tf.int64)
   specs = tuple((name, tuple(v.shape), name.endswith("/bias")) for name, v in net.params.items())
   if (init, specs) not in _INITIALISERS:
     _INITIALISERS[init, specs] = tf.function(
         lambda seeds: _initial_stack(seeds, init, specs), autograph=False)
-  stacked = _INITIALISERS[init, specs](seeds)
-  first = int(seeds[0])
-  for index, (name, shape, is_bias) in enumerate(specs):
-    expected = models.initial_value(list(shape), init, first, index, is_bias=is_bias)
-    assert np.array_equal(stacked[name][0].numpy(), expected.numpy()), (
-        f"ensemble initial value of {name} differs from models.initial_value")
-  return stacked
+  return _INITIALISERS[init, specs](tf.constant(seeds, tf.int64))
 
 
 # One graph function per (init, parameter shapes), each traced once per number of seeds; one
@@ -122,22 +118,11 @@ _INITIALISERS = {}
 
 
 def _initial_stack(seeds, init, specs):
-  """models.initial_value for a tensor of seeds, which its tf.constant([seed, index]) cannot take."""
-  out = {}
-  for index, (name, shape, is_bias) in enumerate(specs):
-    if init != "normal" and is_bias:
-      out[name] = tf.zeros([tf.shape(seeds)[0], *shape])
-      continue
-
-    def one(seed, shape=shape, index=index):
-      rng_seed = tf.stack([seed, tf.constant(index, tf.int64)])
-      if init == "normal":
-        return tf.random.stateless_normal(shape, seed=rng_seed)
-      limit = 1.0 if init == "uniform" else math.sqrt(6.0 / (shape[0] + shape[1]))
-      return tf.random.stateless_uniform(shape, seed=rng_seed, minval=-limit, maxval=limit)
-
-    out[name] = tf.map_fn(one, seeds, fn_output_signature=tf.float32)
-  return out
+  return {name: tf.map_fn(
+      lambda seed, shape=shape, index=index, is_bias=is_bias: models.initial_value(
+          list(shape), init, seed, index, is_bias=is_bias),
+      seeds, fn_output_signature=tf.float32)
+          for index, (name, shape, is_bias) in enumerate(specs)}
 
 
 def models_last(value):
@@ -145,66 +130,38 @@ def models_last(value):
   return tf.transpose(value, [*range(1, value.shape.rank), 0])
 
 
-def apply_models_last(units, params, x):
-  """`models.Network.apply` for a stack of networks whose model axis is LAST.
-
-  kernel [in, out, M], bias [out, M], x [4, 2]; returns (logits [4, 1, M], probabilities
-  [4, 1, M]). The same units, in the same order, computing the same sums as `models.dense`;
-  only the model axis moved. XLA vectorises the innermost axis: with M innermost the 2-2-1
-  stack trains ~2.7x faster than with M leading (measured, 10,000 nets), where the innermost
-  axes have 1 or 2 elements.
-  """
-  values = {"x": x[:, :, None]}
-  logits = None
-  for i, (layer, source, _) in enumerate(units):
-    inputs = (tf.concat([values[s] for s in source], axis=1) if len(source) > 1
-              else values[source[0]])
-    kernel, bias = params[f"{layer}/kernel"], params[f"{layer}/bias"]
-    z = tf.reduce_sum(inputs[:, :, None, :] * kernel[None], axis=1) + bias[None]
-    if i == len(units) - 1:
-      logits = z
-    else:
-      values[layer] = tf.sigmoid(z)
-  return logits, tf.sigmoid(logits)
+def models_first(value):
+  """[*shape, M] -> [M, *shape]: the layout of what comes out."""
+  return tf.transpose(value, [value.shape.rank - 1, *range(value.shape.rank - 1)])
 
 
 class Program(tf.Module):
-  """The compiled ensemble loop of one network shape, optimizer kind and loss.
+  """The compiled ensemble loop of one network shape, activation, optimizer kind and loss.
 
   Inside the loop every parameter and optimizer slot carries the model axis last
-  ([*shape, M], `apply_models_last`); what goes in and comes out has it first. The learning
-  rate is an argument, so every learning rate of a sweep reuses one compilation.
+  ([*shape, M], `models.Stack`); what goes in and comes out has it first. The optimizer's
+  hyperparameters (learning rate, momentum) are arguments, so every value of a sweep reuses one
+  compilation.
   """
 
   def __init__(self, net, optimizer, loss):
     super().__init__(name="ensemble_program")
     self.net = net
+    self.stack = models.Stack(net)
     self.optimizer = optimizer
     self.loss = loss
-    self.slot_names = list(optim.Optimizer(optimizer, 1.0, net.params).slots)
+    self.slot_names = optim.slot_names(optimizer, net.params)
     self.x = tf.constant(data.INPUTS)
     self.y = tf.constant(data.LABELS)
-    self._check_against(net)
     # Made per instance, not as methods: TensorFlow counts a method's traces over all instances
     # and would warn of retracing when a sweep builds one program per shape.
-    self.advance = tf.function(self._advance, jit_compile=True)
-    self.finish = tf.function(self._finish, jit_compile=True)
+    self.advance = tf.function(self._advance, jit_compile=True, autograph=False)
+    self.finish = tf.function(self._finish, jit_compile=True, autograph=False)
     self.distributed = {}  # id(strategy) -> its replicated functions (`_replicated`)
-
-  def _check_against(self, net):
-    """The stacked forward pass, loss and accuracy must stay the single network's own."""
-    logits, activations = net.apply(net.params, self.x)
-    expected = (losses.compute_loss(logits, self.y, self.loss),
-                summaries.accuracy(activations[tags.OUTPUT], self.y),
-                activations[tags.OUTPUT][:, 0])
-    stacked = {k: models_last(tf.convert_to_tensor(v)[None]) for k, v in net.params.items()}
-    for got, want in zip(self.evaluate(stacked), expected):
-      assert np.allclose(got.numpy()[0], want.numpy(), rtol=1e-5, atol=1e-6), (
-          "the ensemble's forward pass, loss or accuracy differs from the single network's")
 
   def initial_state(self, init, seeds):
     params = {k: models_last(v) for k, v in initial_params(self.net, init, seeds).items()}
-    # Adam's slots are named '<param>/m' and '<param>/v' (xor_tf.optim), zeros at the start.
+    # Slots are named '<param>/<slot>' (xor_tf.optim), zeros at the start.
     slots = {k: tf.zeros_like(params[tags.layer_of(k)]) for k in self.slot_names}
     never = tf.fill([len(seeds)], tf.constant(NEVER, tf.int64))
     return {"params": params, "slots": slots, "step": tf.constant(0, tf.int64),
@@ -212,31 +169,17 @@ class Program(tf.Module):
 
   def evaluate(self, params):
     """Per-model loss [M], accuracy [M] and probabilities [M, 4] of a stack of networks."""
-    logits, probabilities = apply_models_last(self.net.units, params, self.x)
-    # losses.compute_loss and summaries.accuracy, as means over the points of each model (the
-    # constructor checks them against those); written out here because vectorizing those
-    # functions over the model axis costs a quarter of the 2-2-1 ensemble's speed.
-    y = tf.broadcast_to(self.y[:, :, None], tf.shape(logits))
-    if self.loss == "bce":
-      per_point = tf.nn.sigmoid_cross_entropy_with_logits(labels=y, logits=logits)
-    else:
-      per_point = tf.square(probabilities - y)
-    loss = tf.reduce_mean(per_point, axis=[0, 1])
-    right = tf.cast(tf.equal(probabilities > 0.5, y > 0.5), tf.float32)
-    accuracy = tf.reduce_mean(right, axis=[0, 1])
-    return loss, accuracy, tf.transpose(probabilities[:, 0, :])
+    logits, activations = self.stack.apply(params, self.x)
+    probabilities = activations[tags.OUTPUT]
+    return (losses.compute_loss(logits, self.y, self.loss),
+            summaries.accuracy(probabilities, self.y), tf.transpose(probabilities[:, 0, :]))
 
-  def _step(self, state, learning_rate):
-    params = state["params"]
-    with tf.GradientTape() as tape:
-      tape.watch(params)
-      loss, accuracy, _ = self.evaluate(params)
-      total = tf.reduce_sum(loss)  # model m's gradient is its own mean loss's gradient
-    grads = tape.gradient(total, params)
-    update = optim.Optimizer(self.optimizer, learning_rate, {})
-    params, slots = update.update(params, grads, state["slots"], state["step"])
-    return dict(self._track(state, loss, accuracy), params=params, slots=slots,
-                step=state["step"] + 1)
+  def _step(self, state, hyper):
+    """The single run's train step on the stack, and what it tells of each model."""
+    update = optim.Update(self.optimizer, hyper)
+    new_state, metrics = step_lib.train_step(self.stack, update, state, self.x, self.y,
+                                             self.loss)
+    return dict(new_state, **self._track(state, metrics[tags.LOSS], metrics[tags.ACCURACY]))
 
   @staticmethod
   def _track(state, loss, accuracy):
@@ -247,23 +190,25 @@ class Program(tf.Module):
             "diverged_step": tf.where((state["diverged_step"] == NEVER)
                                       & ~tf.math.is_finite(loss), step, state["diverged_step"])}
 
-  def _advance(self, state, until, learning_rate):
+  def _advance(self, state, until, hyper):
     """Trains every model of `state` up to step `until` (int64); returns the new state."""
     return tf.while_loop(lambda s: s["step"] < until,
-                         lambda s: [self._step(s, learning_rate)], [state])[0]
+                         lambda s: [self._step(s, hyper)], [state])[0]
 
   def _finish(self, state):
     """Final per-model outcomes; the last step itself counts for solved and diverged."""
     loss, accuracy, probabilities = self.evaluate(state["params"])
+    # The final weights flat, 'params/<name>': [M, *shape], so every value gathers alike.
     return dict(self._track(state, loss, accuracy), loss=loss, accuracy=accuracy,
-                probabilities=probabilities)
+                probabilities=probabilities,
+                **{f"params/{k}": models_first(v) for k, v in state["params"].items()})
 
 
 _PROGRAMS = {}
 
 
 def program(config):
-  """The (cached) compiled loop for config's shape, optimizer and loss."""
+  """The (cached) compiled loop for config's shape, activation, optimizer and loss."""
   net = template(config)
   key = (repr(net), config.optimizer, config.loss)
   if key not in _PROGRAMS:
@@ -292,8 +237,9 @@ def train(config, seeds, *, strategy=None, on_chunk=None, chunk_steps=None):
     chunk_steps: steps per compiled call; default: about one second of work.
 
   Returns:
-    `Results`, per seed in the order given. Models whose loss became non-finite are marked
-    (diverged_step) and do not disturb the others; nothing raises.
+    `Results`, per seed in the order given, with the final weights in `params`. Models whose
+    loss became non-finite are marked (diverged_step) and do not disturb the others; nothing
+    raises.
 
   Raises:
     ValueError: if config or seeds are not valid.
@@ -303,12 +249,9 @@ def train(config, seeds, *, strategy=None, on_chunk=None, chunk_steps=None):
   if not seeds or min(seeds) < 0:
     raise ValueError(f"seeds expects a non-empty list of integers >= 0; received {seeds!r}.")
   prog = program(config)
-  lr = tf.constant(config.learning_rate, tf.float32)
+  hyper = {k: tf.constant(v, tf.float32) for k, v in config.hyperparameters.items()}
   if strategy is None:
-    state = prog.initial_state(config.init, seeds)
-    advance, finish = prog.advance, prog.finish
-    count_solved = lambda s: int(tf.math.count_nonzero(s["solved_step"] != NEVER))
-    per_replica = len(seeds)
+    state, advance, finish, count_solved, per_replica = _blocked(prog, config, seeds)
   else:
     state, advance, finish, count_solved, per_replica = _distributed(prog, config, seeds,
                                                                      strategy)
@@ -317,7 +260,7 @@ def train(config, seeds, *, strategy=None, on_chunk=None, chunk_steps=None):
   train_seconds, compile_seconds, timed = 0.0, 0.0, 0
   for i, until in enumerate(bounds):
     before = time.perf_counter()
-    state = advance(state, tf.constant(until, tf.int64), lr)
+    state = advance(state, tf.constant(until, tf.int64), hyper)
     solved = count_solved(state)  # also waits for the chunk to finish, for the timing
     elapsed = time.perf_counter() - before
     if i == 0:
@@ -328,6 +271,7 @@ def train(config, seeds, *, strategy=None, on_chunk=None, chunk_steps=None):
     if on_chunk:
       on_chunk(until, solved)
   out = {k: np.asarray(v)[:len(seeds)] for k, v in finish(state).items()}
+  params = {k.split("/", 1)[1]: out.pop(k) for k in list(out) if k.startswith("params/")}
   # A diverged model's numbers are NaN, whatever its NaN weights happen to compute.
   finite = out["diverged_step"] == NEVER
   loss = np.where(finite, out["loss"], np.nan).astype(np.float32)
@@ -335,7 +279,67 @@ def train(config, seeds, *, strategy=None, on_chunk=None, chunk_steps=None):
   return Results(config=config, seeds=np.array(seeds, np.int64), loss=loss, accuracy=accuracy,
                  solved_step=out["solved_step"], diverged_step=out["diverged_step"],
                  probabilities=out["probabilities"],
-                 train_seconds=train_seconds, timed_steps=timed, compile_seconds=compile_seconds)
+                 train_seconds=train_seconds, timed_steps=timed, compile_seconds=compile_seconds,
+                 params=params)
+
+
+# Models per block: the block's parameters take about this many floats, so that a block's
+# whole working set (parameters, gradients, slots, activations) stays in a core's cache while it
+# trains through a chunk's steps, instead of streaming 10,000 nets' arrays through memory at
+# every step.
+BLOCK_PARAM_FLOATS = int(os.environ.get("XOR_TF_BLOCK_FLOATS", 2**15))
+MIN_BLOCK = 64
+
+
+def block_size(net, models, workers=1):
+  """Models per block for `net`'s shape: blocks about BLOCK_PARAM_FLOATS, as even as can be.
+
+  The number of blocks is a multiple of `workers` (when there are more models than blocks of
+  MIN_BLOCK), so that every worker has as many blocks as the others.
+  """
+  size = sum(int(np.prod(v.shape)) for v in net.params.values())
+  ideal = max(MIN_BLOCK, BLOCK_PARAM_FLOATS // size)
+  count = -(-models // ideal)
+  if count > 1 or models >= workers * MIN_BLOCK:
+    count = -(-count // workers) * workers
+  return -(-models // max(1, count))
+
+
+def _workers():
+  try:
+    return max(1, len(os.sched_getaffinity(0)))
+  except AttributeError:  # not on Linux
+    return max(1, os.cpu_count() or 1)
+
+
+def _blocked(prog, config, seeds):
+  """`train`'s state, loop and final step on one device, the models in cache-sized blocks.
+
+  Each block is a stack of its own, trained by its own call of the compiled loop; as many
+  blocks run at once as there are cores, each call on one thread, so a core that another
+  program keeps busy slows only its own blocks, not a barrier that every op of every block
+  waits at. Equal blocks keep one trace: the last is padded with its last seed, dropped after.
+  """
+  workers = _workers()
+  size = block_size(prog.net, len(seeds), workers)
+  count = -(-len(seeds) // size)
+  padded = seeds + [seeds[-1]] * (count * size - len(seeds))
+  states = [prog.initial_state(config.init, padded[i * size:(i + 1) * size])
+            for i in range(count)]
+  pool = concurrent.futures.ThreadPoolExecutor(min(count, workers))
+
+  def advance(states, until, hyper):
+    return list(pool.map(lambda s: prog.advance(s, until, hyper), states))
+
+  def count_solved(states):
+    return sum(int(tf.math.count_nonzero(s["solved_step"] != NEVER)) for s in states)
+
+  def finish(states):
+    pool.shutdown()
+    finals = [prog.finish(s) for s in states]
+    return {k: np.concatenate([np.asarray(f[k]) for f in finals]) for k in finals[0]}
+
+  return states, advance, finish, count_solved, size
 
 
 def _distributed(prog, config, seeds, strategy):
@@ -495,9 +499,8 @@ def census(results, *, gap=0.01):
 
 
 def describe(config):
-  """E.g. 'nn 2-2-1 sgd lr=5 bce uniform': what distinguishes one configuration of a sweep."""
-  return (f"{config.arch} {config.shape} {config.optimizer} lr={config.learning_rate:g} "
-          f"{config.loss} {config.init}")
+  """E.g. 'nn-2-2-1 sigmoid sgd lr5 bce uniform': what tells one configuration of a sweep."""
+  return config_lib.describe(config)
 
 
 def failures_text(c, limit=4):

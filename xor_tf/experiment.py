@@ -7,6 +7,7 @@ import sys
 
 import tensorflow as tf
 
+from xor_tf import config as config_lib
 from xor_tf import data
 from xor_tf import events
 from xor_tf import pictures
@@ -125,10 +126,8 @@ def _train_with_fit(config, run_dir, *, out, export, flag_lines):
 
 
 def _print_header(config, out):
-  print(f"xor_tf: {config.arch} ({config.shape}), {config.optimizer} learning_rate="
-        f"{config.learning_rate:g}, loss={config.loss}, init={config.init}, seed={config.seed}, "
-        f"{config.steps} steps, trainer={config.trainer}, gradients={config.gradients}",
-        file=out, flush=True)
+  print(f"xor_tf: {' '.join(config_lib.name_parts(config))}, {config.steps} steps, "
+        f"trainer={config.trainer}, gradients={config.gradients}", file=out, flush=True)
 
 
 def _write_text(flag_lines, result):

@@ -12,6 +12,7 @@ from xor_tf import data
 from xor_tf import losses
 from xor_tf import models
 from xor_tf import optim
+from xor_tf import step as step_lib
 from xor_tf import summaries
 from xor_tf import tags
 from xor_tf import training
@@ -20,14 +21,11 @@ from xor_tf import training
 def compile_model(model, config):
   """Compiles `model` with the optimizer, loss and steps per execution of `config`.
 
-  Adam is Keras' own with the epsilon of xor_tf's Adam (`optim`), so both trainers make the
-  same update; the loss is computed from the model's probabilities, as Keras users do.
+  The optimizer is the Keras counterpart of xor_tf's (its `optim.OPTIMIZERS` entry), so both
+  trainers make the same update; the loss is computed from the model's probabilities, as Keras
+  users do.
   """
-  if config.optimizer == "sgd":
-    optimizer = keras.optimizers.SGD(config.learning_rate)
-  else:
-    optimizer = keras.optimizers.Adam(config.learning_rate, beta_1=optim.ADAM_BETA_1,
-                                      beta_2=optim.ADAM_BETA_2, epsilon=optim.ADAM_EPSILON)
+  optimizer = optim.keras_optimizer(config.optimizer, config.hyperparameters)
   loss = (keras.losses.BinaryCrossentropy() if config.loss == "bce"
           else keras.losses.MeanSquaredError())
   model.compile(optimizer=optimizer, loss=loss, metrics=[keras.metrics.BinaryAccuracy()],
@@ -57,6 +55,34 @@ class _Timer(keras.callbacks.Callback):
     if self.start is not None:
       self.seconds = time.perf_counter() - self.start
       self.steps = self.summary.step - self.start_step
+
+
+def _written_by_callback(tag):
+  """Whether SummaryCallback writes `tag` itself, from Keras' logs and the model."""
+  return tag in (tags.LOSS, tags.ACCURACY) or tag.startswith(("weights/", "activations/"))
+
+
+def _observe_the_rest(net, config):
+  """What `step.observe` records beyond SummaryCallback's own tags, as (function, metadata).
+
+  A summary a user adds to `xor_tf.step.observe` reaches fit runs through this, computed on the
+  model's weights at the logging step as the step trainer computes it. (None, {}) if there is
+  nothing beyond the callback's own.
+  """
+  x, y = tf.constant(data.INPUTS), tf.constant(data.LABELS)
+  loss_fn = lambda logits, labels: losses.compute_loss(logits, labels, config.loss)
+  params = lambda: {k: tf.convert_to_tensor(v) for k, v in net.params.items()}
+  example = step_lib.observe(net.apply, params(), x, y, loss_fn)
+  rest = [tag for tag in example if not _written_by_callback(tag)]
+  if not rest:
+    return None, {}
+
+  @tf.function(autograph=False)
+  def observe():
+    record = step_lib.observe(net.apply, params(), x, y, loss_fn)
+    return {tag: record[tag] for tag in rest}
+
+  return observe, {tag: summaries.metadata_for(tag, example[tag]) for tag in rest}
 
 
 def train_with_fit(config, *, writer=None, on_log=None, return_net=False):
@@ -94,11 +120,15 @@ def train_with_fit(config, *, writer=None, on_log=None, return_net=False):
   net = models.build(config)
   compile_model(net.model, config)
   history = {"step": [], tags.LOSS: [], tags.ACCURACY: []}
+  observe_the_rest, metadata = _observe_the_rest(net, config)
 
   def record(step, scalars):
     loss, accuracy = scalars.get(tags.LOSS, math.nan), scalars.get(tags.ACCURACY, math.nan)
     for key, value in (("step", step), (tags.LOSS, loss), (tags.ACCURACY, accuracy)):
       history[key].append(value)
+    if observe_the_rest is not None and writer is not None:
+      with writer.as_default():
+        summaries.write(observe_the_rest(), tf.constant(step, tf.int64), metadata)
     if on_log:
       on_log(step, loss, accuracy)
 

@@ -11,6 +11,7 @@ import math
 
 import tensorflow as tf
 
+from xor_tf import activations as activations_lib
 from xor_tf import config as config_lib
 from xor_tf import tags
 
@@ -32,6 +33,17 @@ def dense_columns(x, kernel, bias):
   return tf.matmul(kernel, x, transpose_a=True) + bias[:, None]
 
 
+def dense_stack(x, kernel, bias):
+  """`dense` for a stack of M networks with the model axis LAST.
+
+  x [N, in, M], kernel [in, out, M], bias [out, M] -> [N, out, M]: the same sums as `dense`,
+  network by network. XLA vectorises the innermost axis, and with the models there a stack of
+  10,000 2-2-1 nets trains ~2.7x faster than with them first, where the innermost axes would
+  hold 1 or 2 values.
+  """
+  return tf.reduce_sum(x[:, :, None, :] * kernel[None], axis=1) + bias[None]
+
+
 def initial_value(shape, init, seed, index, *, is_bias):
   """One parameter's initial value, a pure function of (init, seed, index).
 
@@ -39,7 +51,8 @@ def initial_value(shape, init, seed, index, *, is_bias):
   notebook 000's uniform(-1, 1) weights with zero biases; 'glorot' is Keras' default,
   Glorot-uniform weights with zero biases.
   """
-  rng_seed = tf.constant([seed, index], tf.int64)
+  # The seed may be a tensor (the ensemble draws many seeds' values in one graph).
+  rng_seed = tf.stack([tf.cast(seed, tf.int64), tf.constant(index, tf.int64)])
   if init == "normal":
     return tf.random.stateless_normal(shape, seed=rng_seed)
   if is_bias:
@@ -49,11 +62,16 @@ def initial_value(shape, init, seed, index, *, is_bias):
 
 
 class Network(tf.Module):
-  """Layers of sigmoid units. `units` lists (layer name, inputs it reads, width) in order."""
+  """Layers of units. `units` lists (layer name, inputs it reads, width) in order.
 
-  def __init__(self, units, *, init, seed, name=None):
+  The hidden layers use `activation` (an `xor_tf.activations` name); the output unit is a
+  sigmoid, whose logits the loss reads.
+  """
+
+  def __init__(self, units, *, init, seed, activation="sigmoid", name=None):
     super().__init__(name=name)
     self.units = units
+    self.activation = activations_lib.get(activation)
     self.params = {}
     sizes = {"x": 2}
     for layer, source, width in units:
@@ -79,17 +97,27 @@ class Network(tf.Module):
     """
     return self._forward(params, points, dense_columns, features_axis=0)
 
+  def apply_stack(self, params, x):
+    """`apply` for a stack of M networks of this shape, the model axis LAST.
+
+    params: kernel [in, out, M] and bias [out, M]; x [N, 2], shared by all. Returns (logits
+    [N, 1, M], {layer: activations [N, width, M]}): network m's are `apply`'s of its params.
+    The ensemble behind xor_tf.sweep trains through this with the one train step.
+    """
+    return self._forward(params, x[:, :, None], dense_stack, features_axis=1)
+
   def _forward(self, params, x, layer_fn, features_axis):
     values = {"x": x}
     logits = None
     for i, (layer, source, _) in enumerate(self.units):
       inputs = (tf.concat([values[s] for s in source], axis=features_axis) if len(source) > 1
                 else values[source[0]])
-      z = layer_fn(inputs, params[f"{layer}/kernel"], params[f"{layer}/bias"])
-      if i == len(self.units) - 1:
-        logits = z
-      else:
-        values[layer] = tf.sigmoid(z)
+      with tf.name_scope(layer):
+        z = layer_fn(inputs, params[f"{layer}/kernel"], params[f"{layer}/bias"])
+        if i == len(self.units) - 1:
+          logits = z
+        else:
+          values[layer] = self.activation.function(z)
     activations = {k: v for k, v in values.items() if k != "x"}
     activations[tags.OUTPUT] = tf.sigmoid(logits)
     return logits, activations
@@ -98,11 +126,12 @@ class Network(tf.Module):
     return self.apply(self.params, x)
 
   def __repr__(self):
-    return f"Network({', '.join(f'{n}:{w}' for n, _, w in self.units)})"
+    return (f"Network({', '.join(f'{n}:{w}' for n, _, w in self.units)}, "
+            f"{self.activation.name})")
 
 
 def mlp_units(widths):
-  """The units of a 2-w1-...-wk-1 sigmoid MLP: layer1 reads x, each next layer the previous one."""
+  """The units of a 2-w1-...-wk-1 MLP: layer1 reads x, each next layer the previous one."""
   names = [f"layer{i + 1}" for i in range(len(widths) + 1)]
   sources = ["x"] + names[:-1]
   return [(n, (s,), w) for n, s, w in zip(names, sources, (*widths, 1))]
@@ -113,7 +142,7 @@ CONCAT_UNITS = [("unit1", ("x",), 1), ("unit2", ("x",), 1), ("unit3", ("unit1", 
 
 
 class KerasNetwork(tf.Module):
-  """A keras.Sequential of sigmoid Dense layers, trained through the same `apply` contract.
+  """A keras.Sequential of Dense layers, trained through the same `apply` contract.
 
   The last Dense layer gives logits and a separate Activation layer the probabilities, so the
   loss can be computed stably from logits and `model.fit` can still use the plain model.
@@ -121,14 +150,15 @@ class KerasNetwork(tf.Module):
   `deep` start from the same weights.
   """
 
-  def __init__(self, widths, *, init, seed, name=None):
+  def __init__(self, widths, *, init, seed, activation="sigmoid", name=None):
     super().__init__(name=name)
     import keras  # pylint: disable=g-import-not-at-top
 
     units = mlp_units(widths)
+    self.activation = activations_lib.get(activation)
     layers = [keras.Input((2,))]
     for layer, _, width in units[:-1]:
-      layers.append(keras.layers.Dense(width, activation="sigmoid", name=layer))
+      layers.append(keras.layers.Dense(width, activation=self.activation.keras, name=layer))
     layers.append(keras.layers.Dense(1, name=units[-1][0]))
     layers.append(keras.layers.Activation("sigmoid", name=tags.OUTPUT))
     self.model = keras.Sequential(layers, name="xor_keras")
@@ -166,10 +196,34 @@ class KerasNetwork(tf.Module):
 def build(config):
   """The network that `config` names, with its initial weights drawn from `config.seed`."""
   c = config_lib.check(config)
+  options = dict(init=c.init, seed=c.seed, activation=c.activation, name=c.arch)
   if c.arch == "logistic":
-    return Network(mlp_units(()), init=c.init, seed=c.seed, name="logistic")
+    return Network(mlp_units(()), **options)
   if c.arch == "concat":
-    return Network(CONCAT_UNITS, init=c.init, seed=c.seed, name="concat")
+    return Network(CONCAT_UNITS, **options)
   if c.arch == "keras":
-    return KerasNetwork(c.widths, init=c.init, seed=c.seed, name="keras")
-  return Network(mlp_units(c.widths), init=c.init, seed=c.seed, name=c.arch)
+    return KerasNetwork(c.widths, **options)
+  return Network(mlp_units(c.widths), **options)
+
+
+class Stack:
+  """M networks of one shape trained as one: `net`'s units with a model axis last.
+
+  Meets the same contract as a network, so the one train step (`xor_tf.step`) and the
+  hand-written backprop run it unchanged: `apply(params, x)` takes params with kernels
+  [in, out, M] and biases [out, M] and returns each network's logits and activations with the
+  model axis last (`Network.apply_stack`).
+  """
+
+  def __init__(self, net):
+    if not hasattr(net, "apply_stack"):
+      raise ValueError(f"Stack expects a hand-built models.Network; received {net!r}.")
+    self.net = net
+    self.units = net.units
+    self.activation = net.activation
+
+  def apply(self, params, x):
+    return self.net.apply_stack(params, x)
+
+  def __repr__(self):
+    return f"Stack({self.net!r})"

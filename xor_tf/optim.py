@@ -1,47 +1,71 @@
-"""SGD and Adam as pure update functions, so the compiled loop can carry their state as loop values.
+"""The optimizers, one table entry each: update, slots, hyperparameters and Keras counterpart.
 
-The state lives in tf.Variables of an `Optimizer` module (for checkpoints); inside the loop it
-is a dict of tensors. Adam follows keras.optimizers.Adam's update exactly (a test compares them).
+Each update is a pure function, so the compiled loop can carry the optimizer's state (its
+slots) as loop values. The state lives in tf.Variables of an `Optimizer` module (for
+checkpoints); inside the loop it is a dict of tensors. Every update follows its Keras
+counterpart's arithmetic exactly (a test compares them step by step), and the `fit` trainer
+uses that counterpart, so both trainers make the same update.
+
+  name      update (g the gradient, lr the learning rate)           slots     Keras
+  sgd       p ← p − lr·g                                            —         SGD
+  momentum  m ← μ·m − lr·g;  p ← p + m                              m         SGD(momentum=μ)
+  adam      m ← m + (g − m)(1 − β1);  v ← v + (g² − v)(1 − β2);     m, v      Adam
+            p ← p − lr·√(1 − β2ᵗ)/(1 − β1ᵗ) · m / (√v + ε)
+
+To add an optimizer, add an entry to OPTIMIZERS. A hyperparameter of its own (like momentum's
+μ) is a field of `xor_tf.config.Config` declared with `config.setting(..., optimizer=True)`,
+named in the entry's `hyperparameters`: from there it reaches the flags, the sweep, HParams
+and run names.
+
+No TensorFlow is imported with this module (the command lines check their flags against the
+table first); the updates use TensorFlow when they are traced.
 """
 
-import tensorflow as tf
+import dataclasses
 
 ADAM_BETA_1 = 0.9
 ADAM_BETA_2 = 0.999
 ADAM_EPSILON = 1e-7
 
 
-class Optimizer(tf.Module):
-  """An optimizer's hyperparameters and its slot variables (Adam's moments; none for SGD)."""
-
-  def __init__(self, kind, learning_rate, params, name=None):
-    super().__init__(name=name or kind)
-    self.kind = kind
-    self.learning_rate = learning_rate
-    self.slots = {}
-    if kind == "adam":
-      for key, p in params.items():
-        for moment in ("m", "v"):
-          self.slots[f"{key}/{moment}"] = tf.Variable(
-              tf.zeros(p.shape, p.dtype), name=f"{key}_{moment}".replace("/", "_"))
-
-  def update(self, params, grads, slots, step):
-    """One update. `step` counts the updates already done (int64); returns (params, slots)."""
-    if self.kind == "sgd":
-      return sgd(params, grads, self.learning_rate), slots
-    return adam(params, grads, slots, step, self.learning_rate)
-
-  def __repr__(self):
-    return f"Optimizer({self.kind}, learning_rate={self.learning_rate:g})"
+def _tf():
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  return tf
 
 
-def sgd(params, grads, learning_rate):
-  return {k: p - learning_rate * grads[k] for k, p in params.items()}
+@dataclasses.dataclass(frozen=True)
+class Rule:
+  """One optimizer: its update, the slots it keeps per parameter, and its Keras counterpart."""
+
+  name: str
+  update: object  # (params, grads, slots, step, hyper) -> (params, slots)
+  slots: tuple  # per-parameter slot names: '<param>/<slot>' in the state
+  hyperparameters: tuple  # Config fields it reads besides learning_rate, e.g. ('momentum',)
+  keras: object  # hyper -> a keras.optimizers.Optimizer making the same update
+  description: str
 
 
-def adam(params, grads, slots, step, learning_rate):
+def _sgd(params, grads, slots, step, hyper):
+  del step
+  lr = hyper["learning_rate"]
+  return {k: p - lr * grads[k] for k, p in params.items()}, slots
+
+
+def _momentum(params, grads, slots, step, hyper):
+  del step
+  lr, mu = hyper["learning_rate"], hyper["momentum"]
+  new_params, new_slots = {}, {}
+  for k, p in params.items():
+    m = slots[f"{k}/m"] * mu - grads[k] * lr
+    new_params[k], new_slots[f"{k}/m"] = p + m, m
+  return new_params, new_slots
+
+
+def _adam(params, grads, slots, step, hyper):
+  tf = _tf()
+  lr = hyper["learning_rate"]
   t = tf.cast(step + 1, params[next(iter(params))].dtype)
-  alpha = learning_rate * tf.sqrt(1 - ADAM_BETA_2**t) / (1 - ADAM_BETA_1**t)
+  alpha = lr * tf.sqrt(1 - ADAM_BETA_2**t) / (1 - ADAM_BETA_1**t)
   new_params, new_slots = {}, {}
   for k, p in params.items():
     g = grads[k]
@@ -50,3 +74,68 @@ def adam(params, grads, slots, step, learning_rate):
     new_params[k] = p - alpha * m / (tf.sqrt(v) + ADAM_EPSILON)
     new_slots[f"{k}/m"], new_slots[f"{k}/v"] = m, v
   return new_params, new_slots
+
+
+def _keras():
+  import keras  # pylint: disable=g-import-not-at-top
+  return keras
+
+
+OPTIMIZERS = {r.name: r for r in (
+    Rule("sgd", _sgd, (), (), lambda h: _keras().optimizers.SGD(h["learning_rate"]),
+         "plain gradient descent, as in the notebooks"),
+    Rule("momentum", _momentum, ("m",), ("momentum",),
+         lambda h: _keras().optimizers.SGD(h["learning_rate"], momentum=h["momentum"]),
+         "gradient descent with momentum (--momentum, Keras' SGD(momentum=...))"),
+    Rule("adam", _adam, ("m", "v"), (),
+         lambda h: _keras().optimizers.Adam(h["learning_rate"], beta_1=ADAM_BETA_1,
+                                            beta_2=ADAM_BETA_2, epsilon=ADAM_EPSILON),
+         "Keras' Adam update"),
+)}
+
+NAMES = tuple(OPTIMIZERS)
+
+
+def slot_names(kind, param_names):
+  """The slots `kind` keeps for these parameters, in order: '<param>/<slot>'."""
+  return [f"{k}/{slot}" for k in param_names for slot in OPTIMIZERS[kind].slots]
+
+
+def keras_optimizer(kind, hyper):
+  """The Keras optimizer that makes `kind`'s update with these hyperparameters."""
+  return OPTIMIZERS[kind].keras(hyper)
+
+
+class Update:
+  """An optimizer's update with its hyperparameters: `update(params, grads, slots, step)`.
+
+  Plain values, so it can be made inside a compiled function with tensors as hyperparameters
+  (the ensemble passes its learning rate as one, so that one compiled loop serves every rate
+  of a sweep).
+  """
+
+  def __init__(self, kind, hyper):
+    """kind: a name in OPTIMIZERS; hyper: {'learning_rate': ..., and its hyperparameters}."""
+    self.kind = kind
+    self.rule = OPTIMIZERS[kind]
+    self.hyper = dict(hyper)
+    self.learning_rate = self.hyper["learning_rate"]
+
+  def update(self, params, grads, slots, step):
+    """One update. `step` counts the updates already done (int64); returns (params, slots)."""
+    return self.rule.update(params, grads, slots, step, self.hyper)
+
+  def __repr__(self):
+    return f"{type(self).__name__}({self.kind}, {self.hyper})"
+
+
+class Optimizer(Update):
+  """An `Update` and its slot variables (zeros at the start), which checkpoints save."""
+
+  def __init__(self, kind, hyper, params):
+    super().__init__(kind, hyper)
+    tf = _tf()
+    self.slots = {}
+    for key in slot_names(kind, params):
+      p = params[key.rsplit("/", 1)[0]]
+      self.slots[key] = tf.Variable(tf.zeros(p.shape, p.dtype), name=key.replace("/", "_"))

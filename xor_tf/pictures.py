@@ -209,18 +209,37 @@ def decision_boundary(probabilities, size=GRID, *, scale=SCALE, lo=LO, hi=HI):
   return rgb(decision_boundary_packed(probabilities, size, scale=scale, lo=lo, hi=hi))
 
 
+def to_unit_range(values, value_range=(0.0, 1.0)):
+  """Values of an activation mapped onto the colour map's [0, 1].
+
+  value_range: (lo, hi) that the activation can take (`xor_tf.activations`): lo maps to blue
+  and hi to red. An unbounded end is None and taken from the values themselves: relu's (0, None)
+  spans 0 to the largest value; linear's (None, None) spans ± the largest magnitude, so that 0
+  stays white.
+  """
+  lo, hi = value_range
+  if lo is None and hi is None:
+    reach = tf.maximum(tf.reduce_max(tf.abs(values)), 1e-6)
+    return 0.5 + 0.5 * values / reach
+  if hi is None:
+    hi = tf.maximum(tf.reduce_max(values), lo + 1e-6)
+  if lo == 0.0 and hi == 1.0:
+    return values
+  return (values - lo) / (hi - lo)
+
+
 @_plain_tensor_ops
-def neuron_tiles_packed(columns, tile=TILE, *, gap=TILE_GAP):
+def neuron_tiles_packed(columns, tile=TILE, *, gap=TILE_GAP, value_range=(0.0, 1.0)):
   """`neuron_tiles` of activations laid out [width, tile * tile], as int32 pixels [1, H, W]."""
   width = columns.shape[0]
-  tiles = colormap_packed(tf.reshape(columns, [width, tile, tile]))
+  tiles = colormap_packed(tf.reshape(to_unit_range(columns, value_range), [width, tile, tile]))
   tiles = tf.pad(tiles, [[0, 0], [0, 0], [0, gap]],
                  constant_values=int(_packed([SEPARATOR] * 3)))
   row = tf.reshape(tf.transpose(tiles, [1, 0, 2]), [tile, width * (tile + gap)])
   return row[None, :, :width * (tile + gap) - gap]
 
 
-def neuron_tiles(activations, tile=TILE, *, gap=TILE_GAP):
+def neuron_tiles(activations, tile=TILE, *, gap=TILE_GAP, value_range=(0.0, 1.0)):
   """One heatmap per neuron of a layer, side by side, as TensorFlow Playground draws them.
 
   Each heatmap is the neuron's activation on its own small grid over the same square: a row
@@ -228,7 +247,7 @@ def neuron_tiles(activations, tile=TILE, *, gap=TILE_GAP):
 
   Args:
     activations: float [tile * tile, width], one layer's activations at `grid_points(tile)`,
-      values in [0, 1] (sigmoid units); the width must be known when tracing.
+      values in `value_range` (`to_unit_range`); the width must be known when tracing.
     tile: the heatmaps' pixels per side.
     gap: grey pixels between two heatmaps.
 
@@ -236,11 +255,12 @@ def neuron_tiles(activations, tile=TILE, *, gap=TILE_GAP):
     uint8 image [1, tile, width * tile + (width - 1) * gap, 3]; neuron i is the i-th heatmap
     from the left.
   """
-  return rgb(neuron_tiles_packed(tf.transpose(activations), tile, gap=gap))
+  return rgb(neuron_tiles_packed(tf.transpose(activations), tile, gap=gap,
+                                 value_range=value_range))
 
 
 @_plain_tensor_ops
-def draw_packed(apply_columns, params, size=GRID, tile=TILE):
+def draw_packed(apply_columns, params, size=GRID, tile=TILE, value_range=(0.0, 1.0)):
   """Every picture of a network, as int32 pixels {layer name: [1, H, W]} (0xFFRRGGBB).
 
   Two forward passes, each one batch: on the size x size grid for the decision boundary, and
@@ -251,19 +271,20 @@ def draw_packed(apply_columns, params, size=GRID, tile=TILE):
     params: its parameters.
     size: the decision boundary's pixels per side.
     tile: each neuron heatmap's pixels per side.
+    value_range: the hidden activation's range (`to_unit_range`), which the heatmaps span.
   """
   logits, fine = apply_columns(params, tf.constant(_grid_array(size).T))
   _, coarse = apply_columns(params, tf.constant(_grid_array(tile).T))
   return {name: decision_boundary_packed(fine[name], size, logits=logits)
                 if name == tags.OUTPUT
-                else neuron_tiles_packed(coarse[name], tile)
+                else neuron_tiles_packed(coarse[name], tile, value_range=value_range)
           for name in fine}
 
 
-def draw(apply_columns, params, size=GRID, tile=TILE):
+def draw(apply_columns, params, size=GRID, tile=TILE, value_range=(0.0, 1.0)):
   """`draw_packed` as uint8 RGB images {layer name: [1, H, W, 3]}."""
   return {name: rgb(image) for name, image in
-          draw_packed(apply_columns, params, size, tile).items()}
+          draw_packed(apply_columns, params, size, tile, value_range).items()}
 
 
 def bmp_header(height, width):

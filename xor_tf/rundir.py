@@ -4,14 +4,18 @@ import datetime
 import os
 import secrets
 
+from xor_tf import config as config_lib
+
 FLAGS_FILE = "flags.txt"
 
 
 def default_name(config):
-  """E.g. 'deep-2-10-10-10-1-adam-lr0.05-bce-seed0-20261123-120501-3fa2'."""
+  """E.g. 'deep-2-10-10-10-1-sigmoid-adam-lr0.05-bce-uniform-seed0-20261123-120501-3fa2'.
+
+  The settings' parts are those declared in `xor_tf.config` (`config.name_parts`).
+  """
   stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
-  return (f"{config.arch}-{config.shape}-{config.optimizer}-lr{config.learning_rate:g}-"
-          f"{config.loss}-seed{config.seed}-{stamp}-{secrets.token_hex(2)}")
+  return "-".join(config_lib.name_parts(config) + [stamp, secrets.token_hex(2)])
 
 
 def check_logdir(logdir):

@@ -13,10 +13,12 @@ from tensorboard.plugins.histogram import metadata as histogram_metadata
 from tensorboard.plugins.image import metadata as image_metadata
 from tensorboard.plugins.scalar import metadata as scalar_metadata
 
+from xor_tf import losses
 from xor_tf import pictures
 from xor_tf import tags
 
 BUCKETS = 30  # TensorBoard's default bucket count
+UNDECIDED = 1e-6  # an output this close to 0.5 is not a label (`accuracy`)
 
 
 def histogram_buckets(data, bucket_count=BUCKETS):
@@ -76,19 +78,9 @@ def scalar_metadata_for(description=""):
 
 
 def observe(apply, params, x, y, loss_fn):
-  """What one logging step records: loss, accuracy and a histogram per parameter and layer.
-
-  Returns a flat dict from tag to tensor; histograms are [BUCKETS, 3] buckets.
-  """
-  logits, activations = apply(params, x)
-  record = {
-      tags.LOSS: loss_fn(logits, y),
-      tags.ACCURACY: accuracy(activations[tags.OUTPUT], y),
-  }
-  record.update(histograms({
-      **{tags.weight(name): value for name, value in params.items()},
-      **{tags.activation(name): value for name, value in activations.items()}}))
-  return record
+  """`xor_tf.step.observe`, where what a logging step records is written (the lesson)."""
+  from xor_tf import step  # pylint: disable=g-import-not-at-top (step imports this module)
+  return step.observe(apply, params, x, y, loss_fn)
 
 
 def diagnose(grads, sign_changes):
@@ -116,19 +108,31 @@ def diagnose(grads, sign_changes):
   return record
 
 
-def draw(apply_columns, params):
+def draw(apply_columns, params, value_range=(0.0, 1.0)):
   """The pictures of one logging step: {tag: int32 pixels [1, H, W]} (`pictures.draw_packed`).
 
   The network's output over the input square becomes the decision boundary and each hidden
-  layer a row of per-neuron heatmaps (`pictures.draw_packed`).
+  layer a row of per-neuron heatmaps (`pictures.draw_packed`), spanning `value_range`, the
+  hidden activation's (`xor_tf.activations`).
   """
-  return {tags.picture(name): image
-          for name, image in pictures.draw_packed(apply_columns, params).items()}
+  return {tags.picture(name): image for name, image in
+          pictures.draw_packed(apply_columns, params, value_range=value_range).items()}
 
 
 def accuracy(probabilities, labels):
-  """Fraction of points whose label (probability > 0.5) equals the true label."""
-  return tf.reduce_mean(tf.cast(tf.equal(probabilities > 0.5, labels > 0.5), tf.float32))
+  """Fraction of points whose label (probability > 0.5) equals the true label.
+
+  An output within UNDECIDED of 0.5 decides nothing and counts as wrong for either label: a
+  linear network's outputs end at 0.5 up to float32 rounding (a few 1e-8, the best a line can
+  do for XOR), and the rounding must not read as points learned.
+
+  Per network, as `losses.compute_loss`: a scalar for probabilities [4, 1], [M] for a stack
+  [4, 1, M] (labels [4, 1] broadcast over the model axis).
+  """
+  labels = losses.labels_like(labels, probabilities)
+  decided = tf.abs(probabilities - 0.5) > UNDECIDED
+  right = tf.cast(tf.equal(probabilities > 0.5, labels > 0.5) & decided, tf.float32)
+  return tf.reduce_mean(right, axis=[0, 1])
 
 
 def metadata_for(tag, value):

@@ -32,6 +32,7 @@ one) prints and writes the sweep, into a --logdir that all can reach and one Ten
 
 import datetime
 import io
+import itertools
 import math
 import os
 import re
@@ -46,6 +47,7 @@ from absl import logging
 
 from xor_tf import cli
 from xor_tf import config as config_lib
+from xor_tf import optim
 from xor_tf import quiet
 from xor_tf import rundir
 
@@ -56,6 +58,16 @@ TRIALS = ("seed", "config", "none")
 DISTRIBUTE = ("auto", "none", "mirrored", "multi_worker")
 _DEFAULTS = config_lib.Config()
 _FLAGS = None  # define_flags(), when run as a program
+# A sweep's own defaults where they differ from a single run's; a setting whose default depends
+# on others (learning_rate: the activation's; momentum: 0.9 where used) defaults to [].
+SWEEP_DEFAULTS = {"arch": ["concat", "nn", "deep"]}
+
+
+def _list_default(name):
+  field = config_lib.FIELDS[name]
+  if name == "learning_rate" or field.metadata.get("optimizer_default") is not None:
+    return []
+  return [str(getattr(_DEFAULTS, name))]
 
 
 def define_flags():
@@ -65,43 +77,29 @@ def define_flags():
   absl's global flags alone: xor_tf.train defines some of the same names.
   """
   f = types.SimpleNamespace()
-  f.arch = flags.DEFINE_list(
-      "arch", ["concat", "nn", "deep"],
-      "Comma-separated architectures: any of logistic (2-1), concat (2-(1+1)-1), nn (2-2-1), "
-      "deep (2-10-10-10-1). keras is not swept: it is deep's shape and initial weights as a "
-      "keras.Sequential, trained one run at a time by xor_tf.train.")
-  f.hidden = flags.DEFINE_multi_string(
-      "hidden", [],
-      "Hidden widths of nn and deep, one shape per flag, widths comma-separated: --hidden=2 "
-      "--hidden=4 --hidden=3,3 sweeps 2-2-1, 2-4-1 and 2-3-3-1 (notebook 002 compares 4 and 32 "
-      "hidden units). Not given, or given empty: each architecture's own. logistic and concat "
-      "have fixed shapes and ignore it. nn and deep with the same widths are one network, swept "
-      "once.")
-  f.learning_rate = flags.DEFINE_list(
-      "learning_rate", [f"{_DEFAULTS.learning_rate:g}"],
-      "Comma-separated learning rates, each finite and > 0; notebook 002 sweeps "
-      "0.001,0.01,0.1,1,10,100,1000. The loss is the mean over the four points (the notebooks "
-      "sum), so 4 here is the notebooks' 1 with SGD.")
-  f.optimizer = flags.DEFINE_list(
-      "optimizer", [_DEFAULTS.optimizer],
-      "Comma-separated optimizers: sgd (plain gradient descent, the notebooks') and/or adam "
-      "(Keras' Adam update).")
-  f.loss = flags.DEFINE_list(
-      "loss", [_DEFAULTS.loss],
-      "Comma-separated losses: bce (binary cross-entropy from logits) and/or mse (mean squared "
-      "error of the probabilities, notebook 001).")
-  f.init = flags.DEFINE_list(
-      "init", [_DEFAULTS.init],
-      "Comma-separated initialisations: uniform (uniform(-1, 1) weights, zero biases: notebook "
-      "000), normal (N(0, 1) weights and biases: the TensorFlow notebooks), glorot "
-      "(Glorot-uniform weights, zero biases: Keras).")
+  # One list flag per setting that Config declares with sweep='list' (and --hidden, --steps),
+  # with the setting's own help: a new setting reaches the sweep from its declaration.
+  for name, kind in config_lib.sweep_settings().items():
+    help_text = config_lib.FIELDS[name].metadata["help"]
+    if kind == "hidden":
+      setattr(f, name, flags.DEFINE_multi_string(
+          "hidden", [],
+          "Hidden widths of nn and deep, one shape per flag, widths comma-separated: --hidden=2 "
+          "--hidden=4 --hidden=3,3 sweeps 2-2-1, 2-4-1 and 2-3-3-1 (notebook 002 compares 4 "
+          "and 32 hidden units). Not given, or given empty: each architecture's own. logistic "
+          "and concat have fixed shapes and ignore it. nn and deep with the same widths are one "
+          "network, swept once."))
+    elif kind == "one":
+      setattr(f, name, flags.DEFINE_integer(name, getattr(_DEFAULTS, name),
+                                            f"The same for every network. {help_text}"))
+    else:
+      setattr(f, name, flags.DEFINE_list(name, SWEEP_DEFAULTS.get(name, _list_default(name)),
+                                         f"Comma-separated list; every value is combined with "
+                                         f"every other flag's. {help_text}"))
   f.seeds = flags.DEFINE_string(
       "seeds", "0-99",
       "Seeds of every configuration: numbers and ranges lo-hi, comma-separated, e.g. 0-99 or "
       "0-9,42. Seed s starts from exactly the weights of `xor_tf.train --seed=s`.")
-  f.steps = flags.DEFINE_integer(
-      "steps", _DEFAULTS.steps, "Training steps of every network; each is one update on all "
-      "four XOR points.")
   f.logdir = flags.DEFINE_string(
       "logdir", "logs",
       "Directory (any tf.io.gfile path, e.g. gs://bucket/logs) that holds sweep directories; "
@@ -154,21 +152,21 @@ def parse_seeds(text):
   return sorted(seeds)
 
 
-def parse_learning_rates(values):
-  """['0.1', '10'] -> [0.1, 10.0]; raises ValueError unless each is a finite number > 0."""
-  rates = []
-  if not values:
-    raise ValueError("--learning_rate expects comma-separated finite numbers > 0; received ''.")
+def parse_numbers(name, values):
+  """['0.1', '10'] -> [0.1, 10.0] for setting `name`; raises ValueError unless each is a number
+  its declaration accepts. An empty list stays empty (each configuration's own default)."""
+  predicate, expected = config_lib.FIELDS[name].metadata["check"]
+  numbers = []
   for v in values:
     try:
-      rate = float(v)
+      number = float(v)
     except ValueError:
-      rate = math.nan
-    if not (math.isfinite(rate) and rate > 0):
-      raise ValueError(f"--learning_rate expects comma-separated finite numbers > 0; received "
+      number = math.nan
+    if not predicate(number):
+      raise ValueError(f"--{name} expects comma-separated values, each {expected}; received "
                        f"{','.join(values)!r}.")
-    rates.append(rate)
-  return rates
+    numbers.append(number)
+  return numbers
 
 
 def check_choices(name, values, choices):
@@ -184,43 +182,61 @@ def check_choices(name, values, choices):
       raise ValueError(config_lib.expected_one_of(name.replace("_", " "), v, choices))
 
 
-def grid(*, archs, hidden, learning_rates, optimizers, losses, inits, steps):
-  """Every combination of the values, as checked Configs in a stable order (learning rate last).
+def grid(values, *, hidden=(), steps):
+  """Every combination of the values, as checked Configs in a stable order.
 
   Args:
-    archs: hand-built architecture names.
+    values: {setting name: list of values} for the settings Config declares with
+      sweep='list' (`config_lib.sweep_settings`); a setting left out or given [] takes its
+      default (learning_rate: the activation's own; momentum: 0.9 with the optimizers that use
+      it). The order of combination is the declarations', with the learning rate and the
+      optimizers' hyperparameters last.
     hidden: hidden-width tuples for nn and deep; () or an empty list means each arch's own.
-    learning_rates, optimizers, losses, inits: the values to combine.
     steps: training steps of every configuration.
 
   Returns:
-    A list of `Config`s without repeats: nn and deep with equal widths are one network.
+    A list of `Config`s without repeats: nn and deep with equal widths are one network, and an
+    optimizer's hyperparameter is combined only with the optimizers that use it.
 
   Raises:
-    ValueError: with a one-line message if a value is not valid.
+    ValueError: with a one-line message if a value is not valid, or a hyperparameter is given
+      with no optimizer that uses it.
   """
+  names = [n for n, kind in config_lib.sweep_settings().items() if kind == "list"]
+  last = [n for n in names if n == "learning_rate"
+          or config_lib.FIELDS[n].metadata.get("optimizer_default") is not None]
+  names = [n for n in names if n not in last] + last
+  lists = {n: list(values.get(n) or [None]) for n in names}
+  for n in last:
+    if n != "learning_rate" and values.get(n):
+      users = [o for o in lists["optimizer"] if n in optim.OPTIMIZERS[o].hyperparameters]
+      if not users:
+        raise ValueError(f"--{n} is expected only with an --optimizer that uses it; received "
+                         f"--optimizer={','.join(lists['optimizer'])}.")
+  rest = {n: v for n, v in lists.items() if n != "arch"}
   configs, seen = [], set()
-  for arch in archs:
-    shapes = [()] if arch in FIXED_SHAPES else (list(hidden) or [()])
-    for widths in shapes:
-      for optimizer in optimizers:
-        for loss in losses:
-          for init in inits:
-            for rate in learning_rates:
-              config = config_lib.check(config_lib.Config(
-                  arch=arch, hidden=tuple(widths), steps=steps, learning_rate=rate,
-                  optimizer=optimizer, loss=loss, init=init, log_every=steps, image_every=0))
-              key = (config.shape, optimizer, loss, init, rate)
-              if key not in seen:
-                seen.add(key)
-                configs.append(config)
+  for arch in lists["arch"]:
+    for widths in [()] if arch in FIXED_SHAPES else (list(hidden) or [()]):
+      for combo in itertools.product(*rest.values()):
+        kwargs = {k: v for k, v in zip(rest, combo) if v is not None}
+        for n in last:  # a hyperparameter of other optimizers: the configuration has none
+          if n != "learning_rate" and n not in optim.OPTIMIZERS[
+              kwargs["optimizer"]].hyperparameters:
+            kwargs.pop(n, None)
+        config = config_lib.check(config_lib.Config(
+            arch=arch, hidden=tuple(widths), steps=steps, log_every=steps, image_every=0,
+            **kwargs))
+        # The network, not its arch's name: nn and deep of the same widths are one.
+        key = (config.shape, *config_lib.name_parts(config, seed=False)[1:])
+        if key not in seen:
+          seen.add(key)
+          configs.append(config)
   return configs
 
 
 def config_name(config):
-  """The configuration's directory name, e.g. 'nn-2-2-1-sgd-lr5-bce-uniform'."""
-  return (f"{config.arch}-{config.shape}-{config.optimizer}-lr{config.learning_rate:g}-"
-          f"{config.loss}-{config.init}")
+  """The configuration's directory name, e.g. 'nn-2-2-1-sigmoid-sgd-lr5-bce-uniform'."""
+  return "-".join(config_lib.name_parts(config, seed=False))
 
 
 def seed_name(seed, seeds):
@@ -267,16 +283,11 @@ def hparams_of(configs, seeds, trials):
   """The HParam and Metric declarations of the experiment, for hparams_config."""
   from tensorboard.plugins.hparams import api as hp  # pylint: disable=g-import-not-at-top
 
-  def values(field):
-    return sorted({getattr(c, field) for c in configs})
-
-  hparams = [hp.HParam("arch", hp.Discrete(values("arch"))),
-             hp.HParam("shape", hp.Discrete(values("shape"))),
-             hp.HParam("optimizer", hp.Discrete(values("optimizer"))),
-             hp.HParam("learning_rate", hp.Discrete(values("learning_rate"))),
-             hp.HParam("loss", hp.Discrete(values("loss"))),
-             hp.HParam("init", hp.Discrete(values("init"))),
-             hp.HParam("steps", hp.Discrete(values("steps")))]
+  values = {}
+  for c in configs:
+    for name, value in hparam_values(c).items():
+      values.setdefault(name, set()).add(value)
+  hparams = [hp.HParam(name, hp.Discrete(sorted(v))) for name, v in values.items()]
   if trials == "seed":
     hparams.append(hp.HParam("seed", hp.IntInterval(min(seeds), max(seeds))))
     metrics = [hp.Metric(tag, description=TRIAL_METRICS[tag]) for tag in TRIAL_METRICS]
@@ -301,9 +312,8 @@ CENSUS_METRICS = {
 
 
 def hparam_values(config):
-  return {"arch": config.arch, "shape": config.shape, "optimizer": config.optimizer,
-          "learning_rate": config.learning_rate, "loss": config.loss, "init": config.init,
-          "steps": config.steps}
+  """The configuration's hparams, as the settings declare them (`config_lib.hparams`)."""
+  return config_lib.hparams(config)
 
 
 def write_census(config_dir, census, trials, trial_id):
@@ -487,19 +497,22 @@ parse_flags = cli.flags_parser(PROG)
 
 def configs_from_flags():
   """The grid and seeds the flags describe (no TensorFlow). Raises ValueError, one line."""
-  for name, flag, choices in (("arch", _FLAGS.arch, HAND_BUILT),
-                              ("optimizer", _FLAGS.optimizer, config_lib.OPTIMIZERS),
-                              ("loss", _FLAGS.loss, config_lib.LOSSES),
-                              ("init", _FLAGS.init, config_lib.INITS)):
-    check_choices(name, flag.value, choices)
+  values = {}
+  for name, kind in config_lib.sweep_settings().items():
+    if kind != "list":
+      continue
+    given = getattr(_FLAGS, name).value
+    choices = config_lib.FIELDS[name].metadata.get("choices")
+    if choices:
+      check_choices(name, given, HAND_BUILT if name == "arch" else choices)
+      values[name] = given
+    else:
+      values[name] = parse_numbers(name, given)
   hidden = [config_lib.parse_hidden(h) for h in _FLAGS.hidden.value]
   if any(hidden) and all(a in FIXED_SHAPES for a in _FLAGS.arch.value):
     raise ValueError(f"--hidden is expected with --arch=nn or deep; received --arch="
                      f"{','.join(_FLAGS.arch.value)}, whose shapes are fixed.")
-  configs = grid(archs=_FLAGS.arch.value, hidden=hidden,
-                 learning_rates=parse_learning_rates(_FLAGS.learning_rate.value),
-                 optimizers=_FLAGS.optimizer.value, losses=_FLAGS.loss.value,
-                 inits=_FLAGS.init.value, steps=_FLAGS.steps.value)
+  configs = grid(values, hidden=hidden, steps=_FLAGS.steps.value)
   return configs, parse_seeds(_FLAGS.seeds.value)
 
 
@@ -545,8 +558,9 @@ def main(argv):
     fail(exists_message(e))
   logging.set_verbosity(logging.WARNING)
   strategy = start_tensorflow(_FLAGS.cpu_devices.value, _FLAGS.distribute.value)
-  saved = ("arch", "learning_rate", "optimizer", "loss", "init", "seeds", "steps", "logdir",
-           "trials", "distribute", "cpu_devices")  # not --sweep_name: a repeat gets a new one
+  # Every sweep setting and the sweep's own flags; not --sweep_name: a repeat gets a new one.
+  saved = [n for n, kind in config_lib.sweep_settings().items() if kind != "hidden"] + [
+      "seeds", "logdir", "trials", "distribute", "cpu_devices"]
   flag_lines = [f"--{name}={value if not isinstance(value, list) else ','.join(value)}"
                 for name, value in ((n, getattr(_FLAGS, n).value) for n in saved)]
   flag_lines += [f"--hidden={h}" for h in _FLAGS.hidden.value]

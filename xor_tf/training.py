@@ -1,6 +1,7 @@
-"""The shared train step and the compiled loop that runs it for every architecture.
+"""The engine of a single run: the compiled loop that runs the lesson's train step fast.
 
-`train_step` is one update of any network: forward pass, loss, gradients, optimizer update.
+The train step itself — forward pass, loss, gradients, optimizer update — and what a logging
+step records are the lesson, in `xor_tf/step.py`; this module only runs them.
 `TrainLoop.train_chunk` is the one `@tf.function` a run calls: for each logging step of the
 chunk it calls an XLA-compiled while-loop that runs `train_step` up to that step, carrying
 weights and optimizer state as loop values, while on the other core a second compiled function
@@ -18,11 +19,11 @@ import time
 import numpy as np
 import tensorflow as tf
 
-from xor_tf import backprop
 from xor_tf import data
 from xor_tf import encoding
 from xor_tf import models
 from xor_tf import optim
+from xor_tf import step as step_lib
 from xor_tf import summaries
 from xor_tf import tags
 from xor_tf.losses import compute_loss
@@ -48,27 +49,6 @@ MAX_LOGS_PER_CHUNK = 64
 STEPS_PER_CHUNK = 5000
 
 
-def tape_gradients(net, params, x, y, loss_kind):
-  """Loss and d(loss)/d(params) by GradientTape: (loss, {name: gradient})."""
-  with tf.GradientTape() as tape:
-    tape.watch(params)
-    loss = compute_loss(net.apply(params, x)[0], y, loss_kind)
-  return loss, tape.gradient(loss, params)
-
-
-def train_step(net, optimizer, state, x, y, loss_kind, gradients=tape_gradients):
-  """One training step on a state dict {'params', 'slots', 'step'} of tensors.
-
-  `gradients(net, params, x, y, loss_kind) -> (loss, grads)` computes the gradients.
-
-  Returns:
-    (next state, the loss before this step's update).
-  """
-  loss, grads = gradients(net, state["params"], x, y, loss_kind)
-  params, slots = optimizer.update(state["params"], grads, state["slots"], state["step"])
-  return dict(state, params=params, slots=slots, step=state["step"] + 1), loss
-
-
 def count_sign_changes(state, new_params):
   """Adds one to each weight whose update this step went the other way from its last one."""
   went_up, changes = {}, {}
@@ -83,8 +63,13 @@ class TrainLoop(tf.Module):
   """A network, its optimizer, the step counter and the summary writer, and the compiled loop."""
 
   def __init__(self, net, optimizer, *, loss, writer=None, logs_per_chunk=1,
-               gradients=tape_gradients, pictures=True, diagnostics=False):
+               gradients=step_lib.tape_gradients, pictures=True, diagnostics=False,
+               per_tag_writes=False):
+    """per_tag_writes: write each tag with its own tf.summary.write instead of one raw event
+    (`xor_tf.encoding`): the benchmark's reference for what the encoding saves. Pictures and
+    the per-tag resume bookkeeping are the encoded path's only."""
     super().__init__(name="train_loop")
+    self.per_tag_writes = per_tag_writes
     self.net = net
     self.gradients = gradients
     self.optimizer = optimizer
@@ -109,7 +94,7 @@ class TrainLoop(tf.Module):
     loss_fn = lambda logits, y: compute_loss(logits, y, loss)
 
     def observe(state):
-      record = summaries.observe(net.apply, state["params"], self.x, self.y, loss_fn)
+      record = step_lib.observe(net.apply, state["params"], self.x, self.y, loss_fn)
       if diagnostics:
         _, grads = gradients(net, state["params"], self.x, self.y, loss)
         record.update(summaries.diagnose(grads, state["sign_changes"]))
@@ -119,7 +104,8 @@ class TrainLoop(tf.Module):
     example = self._observe(self._read())
     self.pictures = pictures
     if pictures:
-      self._draw = lambda params: summaries.draw(net.apply_columns, params)
+      self._draw = lambda params: summaries.draw(net.apply_columns, params,
+                                                 net.activation.picture_range)
       example.update(self._draw(self._read()["params"]))
     self.tags = list(example)  # pictures last: their bytes are left out when not drawn
     self.metadata = {tag: summaries.metadata_for(tag, value) for tag, value in example.items()}
@@ -137,8 +123,8 @@ class TrainLoop(tf.Module):
     """
     def one_step(state):
       with tf.name_scope("train_step"):
-        return train_step(self.net, self.optimizer, state, self.x, self.y, self.loss,
-                          self.gradients)
+        return step_lib.train_step(self.net, self.optimizer, state, self.x, self.y, self.loss,
+                                   self.gradients)
     spec = tf.nest.map_structure(tf.TensorSpec.from_tensor, self._read())
     return tf.function(one_step, autograph=False).get_concrete_function(spec).graph
 
@@ -198,8 +184,9 @@ class TrainLoop(tf.Module):
     until = tf.where(num_logs > 0, tf.gather(log_steps, k), step)
 
     def one_step(state, bad):
-      new_state, loss = train_step(self.net, self.optimizer, state, self.x, self.y, self.loss,
-                                   self.gradients)
+      new_state, metrics = step_lib.train_step(self.net, self.optimizer, state, self.x, self.y,
+                                               self.loss, self.gradients)
+      loss = metrics[tags.LOSS]
       if self.diagnostics:
         new_state.update(count_sign_changes(state, new_state["params"]))
       bad = tf.where(tf.math.is_finite(loss), bad, state["step"])
@@ -322,6 +309,8 @@ class TrainLoop(tf.Module):
     """
     if self.writer is None:
       return last
+    if self.per_tag_writes:
+      return self._write_per_tag(packed, counters, writes, written_through, last)
     encoded, lengths, wanted, step = self._record(packed, counters, writes, draws,
                                                   written_through)
     if self.pictures:  # drawn meanwhile; `lengths` leaves them out if they are not wanted
@@ -335,6 +324,28 @@ class TrainLoop(tf.Module):
                                                      step=step)
       with tf.control_dependencies([written]):
         flushed = self.writer.flush()  # what was logged survives a kill
+      with tf.control_dependencies([flushed]):
+        return tf.identity(step)
+
+    return tf.cond(wanted, write_summaries, lambda: last)
+
+
+  @tf.function(jit_compile=True, autograph=False)
+  def _record_values(self, packed, counters, writes, written_through):
+    """`_record` without the encoding: (the record's tensors but pictures, wanted, step)."""
+    k, step = counters[0], counters[1]
+    record = self._observe(self._unpack(packed, step))
+    wanted = (tf.gather(writes, k) & (step > tf.reduce_max(written_through))
+              & tf.math.is_finite(record[tags.LOSS]))
+    return {t: v for t, v in record.items() if not tags.is_picture(t)}, wanted, step
+
+  def _write_per_tag(self, packed, counters, writes, written_through, last):
+    record, wanted, step = self._record_values(packed, counters, writes, written_through)
+
+    def write_summaries():
+      written = summaries.write(record, step, self.metadata)
+      with tf.control_dependencies([written]):
+        flushed = self.writer.flush()
       with tf.control_dependencies([flushed]):
         return tf.identity(step)
 
@@ -385,16 +396,16 @@ class Result:
     return 1e6 * self.train_seconds / max(1, self.trained_steps)
 
 
-GRADIENTS = {"tape": tape_gradients, "manual": backprop.manual_gradients}
+def create(config, writer=None, **options):
+  """Builds the network, optimizer and loop that `config` describes (the seed decides all weights).
 
-
-def create(config, writer=None):
-  """Builds the network, optimizer and loop that `config` describes (the seed decides all weights)."""
+  `options` go to TrainLoop (e.g. per_tag_writes, for the benchmark).
+  """
   net = models.build(config)
-  optimizer = optim.Optimizer(config.optimizer, config.learning_rate, net.params)
-  return TrainLoop(net, optimizer, loss=config.loss, writer=writer,
+  optimizer = optim.Optimizer(config.optimizer, config.hyperparameters, net.params)
+  return TrainLoop(net, optimizer, loss=config.loss, writer=writer, **options,
                    logs_per_chunk=logs_per_chunk(config.log_every),
-                   gradients=GRADIENTS[config.gradients], pictures=config.image_every > 0,
+                   gradients=step_lib.GRADIENTS[config.gradients], pictures=config.image_every > 0,
                    diagnostics=config.diagnostics)
 
 
