@@ -164,7 +164,8 @@ def test_bad_activation_and_momentum_fail_in_one_line(tmp_path, args, named):
   proc = run_module("xor_tf.train", f"--logdir={tmp_path / 'logs'}", *args)
   assert proc.returncode == 2
   lines = proc.stderr.strip().splitlines()
-  assert len(lines) == 1 and named in lines[0] and "expect" in lines[0].lower(), proc.stderr
+  assert len(lines) == 1 and named in lines[0], proc.stderr
+  assert "expect" in lines[0].lower() or "should be" in lines[0].lower(), lines[0]
   assert not (tmp_path / "logs").exists()
 
 
@@ -194,3 +195,25 @@ def test_a_summary_added_to_observe_reaches_step_and_fit_runs(tmp_path, monkeypa
     assert "custom/largest_weight" in written, (trainer, sorted(written))
     steps = [s for s, _ in written["custom/largest_weight"]]
     assert steps[-1] == 40 and all(float(v) > 0 for _, v in written["custom/largest_weight"])
+
+
+@pytest.mark.parametrize("activation,values,colours", [
+    # tanh spans [-1, 1]: -1 blue, 0 white, 1 red (sigmoid would clip -1 and 0 to blue).
+    ("tanh", [-1.0, 0.0, 1.0], ["blue", "white", "red"]),
+    # relu spans 0 to the layer's largest value.
+    ("relu", [0.0, 1.5, 3.0], ["blue", "white", "red"]),
+    # linear spans ± the largest magnitude, 0 white.
+    ("linear", [-4.0, 0.0, 2.0], ["blue", "white", None]),
+    ("sigmoid", [0.0, 0.5, 1.0], ["blue", "white", "red"]),
+])
+def test_heatmaps_span_their_activations_range(activation, values, colours):
+  from xor_tf import pictures  # pylint: disable=g-import-not-at-top
+  value_range = activations.ACTIVATIONS[activation].picture_range
+  columns = tf.constant([[v] * 4 for v in values], tf.float32)  # 3 neurons, 2 x 2 tiles
+  image = pictures.rgb(pictures.neuron_tiles_packed(columns, 2, gap=1,
+                                                    value_range=value_range)).numpy()[0]
+  expected = {"blue": pictures.CLASS_COLORS[0], "red": pictures.CLASS_COLORS[1],
+              "white": np.array([0xf7, 0xf7, 0xf7])}
+  for i, colour in enumerate(colours):
+    if colour:
+      np.testing.assert_array_equal(image[0, 3 * i], expected[colour], err_msg=f"{i} {colour}")
