@@ -305,9 +305,10 @@ def define_train_flags(flags):
     meta = f.metadata
     if not meta.get("flag", True):
       continue
-    default = getattr(defaults, f.name) if meta.get("optimizer_default") is None else None
+    # None where the default depends on other settings (Config.__post_init__ resolves it).
+    default = getattr(defaults, f.name)
     if f.name == "learning_rate" or meta.get("optimizer_default") is not None:
-      default = None  # resolved from the other settings (Config.__post_init__)
+      default = None
     if meta.get("choices"):
       holders[f.name] = flags.DEFINE_enum(f.name, default, meta["choices"], meta["help"])
     elif f.type in (bool, "bool"):
