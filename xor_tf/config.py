@@ -118,4 +118,27 @@ def check(config):
         f"--hidden={','.join(map(str, c.hidden))} with --arch={c.arch}, whose shape is fixed.")
   if any((not isinstance(w, int)) or w <= 0 for w in c.hidden):
     raise ValueError(f"hidden expects positive integer widths; received {c.hidden!r}.")
+  check_limits(c)
   return config
+
+
+# Limits of what runs in reasonable memory and time; beyond them a run is refused up front.
+MAX_STEPS = 10**15  # steps and intervals: a 2-2-1 at ~1 µs a step would take 30 years
+MAX_SEED = 2**63 - 1  # the seed is an int64 of the stateless random ops
+MAX_WIDTH = 1024  # hidden units in one layer
+MAX_UNITS = 1024  # hidden units in all: each gets a heatmap at every picture step
+MAX_LAYERS = 32
+
+
+def check_limits(c):
+  """Raises ValueError for values that are well-formed but could not run in reasonable memory."""
+  for name in ("steps", "log_every", "image_every"):
+    if getattr(c, name) > MAX_STEPS:
+      raise ValueError(f"{name} expects at most {MAX_STEPS:.0e}; received {getattr(c, name)}.")
+  if c.seed > MAX_SEED:
+    raise ValueError(f"seed expects an integer from 0 to 2**63-1; received {c.seed}.")
+  widths = c.widths
+  if (any(w > MAX_WIDTH for w in widths) or sum(widths) > MAX_UNITS
+      or len(widths) > MAX_LAYERS):
+    raise ValueError(f"hidden expects at most {MAX_LAYERS} layers of at most {MAX_WIDTH} units, "
+                     f"{MAX_UNITS} in all; received {','.join(map(str, widths))}.")
