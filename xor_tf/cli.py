@@ -14,11 +14,11 @@ def fail(program, message, status=2):
   sys.exit(status)
 
 
-def flags_parser(program):
+def flags_parser(program, positional=False):
   """An `app.run(flags_parser=...)` that reports bad flags in one line instead of absl's usage.
 
   absl's --help, --helpshort and --helpfull print the help and exit 1; help is not an error,
-  so they exit 0 here. Stray positional arguments are refused.
+  so they exit 0 here. Stray positional arguments are refused unless `positional`.
   """
 
   def parse(argv):
@@ -35,7 +35,7 @@ def flags_parser(program):
     except SystemExit as e:
       raise SystemExit(0 if e.code == 1 and any(a.startswith("--help") for a in argv)
                        else e.code)
-    if len(rest) > 1:
+    if len(rest) > 1 and not positional:
       fail(program, f"unexpected arguments {rest[1:]}; all options are --flags (see --help).")
     return rest
 

@@ -109,11 +109,11 @@ def _train(config, run_dir, *, out, checkpoint_every, export, resume=False, writ
                         f"--steps greater than {at}, received --steps={config.steps}.")
     rundir.write_flags(run_dir, flag_lines)
     print(f"xor_tf: resuming {run_dir} at step {at}", file=out)
-  _print_header(config, out)
   check = events.WriteCheck(run_dir)
   writer = loop.writer = tf.summary.create_file_writer(run_dir)
   try:
-    with stop_on_signals() as stop:
+    with stop_on_signals() as stop:  # from the header on: a Ctrl-C while compiling is handled
+      _print_header(config, out)
       try:
         result = training.train(config, writer=writer, on_log=_progress_printer(config, out),
                                 loop=loop, checkpoints=manager, checkpoint_every=checkpoint_every,

@@ -256,15 +256,16 @@ def _ended_early(config, run_dir, resuming, what, status):
   checkpoint = rundir.latest_checkpoint(run_dir) if config.trainer == "step" else None
   if checkpoint:
     step = checkpoint.rsplit("-", 1)[-1]
+    # The command ends the line, with no full stop, so that it can be pasted back as it is.
     kept = f"the checkpoint of step {step} is kept; continue it: {rundir.resume_command(run_dir)}"
   elif config.trainer == "fit":
-    kept = f"the summaries written so far are kept in {run_dir!r} (fit runs keep no checkpoints)"
+    kept = f"the summaries written so far are kept in {run_dir!r} (fit runs keep no checkpoints)."
   elif resuming:
-    kept = f"{run_dir!r} is as it was"
+    kept = f"{run_dir!r} keeps what it held."
   else:
     shutil.rmtree(run_dir, ignore_errors=True)
-    kept = f"no checkpoint had been saved, so {run_dir!r} was removed"
-  fail(f"{what}; {kept}.", status=status)
+    kept = f"no checkpoint had been saved, so {run_dir!r} was removed."
+  fail(f"{what}; {kept}", status=status)
 
 
 def main(argv):
