@@ -279,3 +279,17 @@ def test_full_disk_at_the_start_leaves_nothing(tmp_path, small_disk):
   line = one_error_line(proc, status=1)
   assert "No space left on device" in line
   assert sorted(os.listdir(small_disk)) == ["filler"]
+
+
+def test_a_second_default_run_prints_nothing_on_stderr(tmp_path):
+  # XLA's persistent cache printed nine E0000 lines each time it loaded an entry; it is now
+  # opt-in (XOR_TF_XLA_CACHE=1), so a newcomer's second run is as quiet as the first.
+  env = {k: v for k, v in os.environ.items() if k not in ("XOR_TF_XLA_CACHE", "TF_XLA_FLAGS",
+                                                         "TF_CPP_MIN_LOG_LEVEL")}
+  env.update(PYTHONPATH=REPO, XDG_CACHE_HOME=str(tmp_path / "cache"))
+  for name in ("first", "second"):
+    proc = subprocess.run([sys.executable, "-m", "xor_tf.train", f"--logdir={tmp_path}",
+                           f"--run_name={name}", "--arch=nn", "--steps=200"],
+                          capture_output=True, text=True, env=env, timeout=300, check=False)
+    assert proc.returncode == 0 and proc.stderr == "", proc.stderr
+  assert not (tmp_path / "cache").exists()
