@@ -15,14 +15,14 @@ import tempfile
 
 @contextlib.contextmanager
 def native_stderr_silenced():
-  """Sends file descriptor 2 to a temporary file for the block; replays it if the block raises."""
+  """Sends file descriptor 2 to a temporary file for the block; replays it if the block fails."""
   sys.stderr.flush()
   saved = os.dup(2)
   with tempfile.TemporaryFile(mode="w+b") as captured:
     os.dup2(captured.fileno(), 2)
     try:
       yield
-    except BaseException:
+    except Exception:  # not for Ctrl-C: the notices say nothing about why it stopped
       os.dup2(saved, 2)
       captured.seek(0)
       sys.stderr.write(captured.read().decode(errors="replace"))

@@ -295,7 +295,7 @@ def main(argv):
     status = _train(config, run_dir, resuming, flag_lines)
   except KeyboardInterrupt:
     name = signal.Signals(_interrupt.signum).name
-    _ended_early(config, run_dir, resuming, f"stopped by {name} at once", 128 + _interrupt.signum)
+    _ended_early(config, run_dir, resuming, f"stopped by {name}", 128 + _interrupt.signum)
   # Everything is written and closed (events, checkpoints, SavedModel, the report), so skip
   # TensorFlow's interpreter teardown, which takes ~0.5 s of a run that trains in 0.05 s.
   sys.stdout.flush()
