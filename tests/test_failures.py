@@ -205,7 +205,7 @@ def test_next_chunk_is_bounded_by_size_and_training_steps():
   config = config_lib.Config(steps=10**15, log_every=1)
   assert training.next_chunk(0, config, 64) == list(range(1, 65))
   big = dataclasses.replace(config, log_every=10**12)
-  assert training.next_chunk(0, big, 1) == [training.STEPS_PER_CHUNK]
+  assert training.next_chunk(0, big, 1) == [training.MAX_STEPS_PER_CALL]
   assert training.next_chunk(10**12 - 3, big, 1) == [10**12]
   assert training.next_chunk(0, dataclasses.replace(config, log_every=700), 8, 1000) == [
       700, 1000]

@@ -47,6 +47,9 @@ tf.get_logger().addFilter(_OncePerLoopRetracing())
 # cost of a Python call (~1 ms) is spread thin while progress and interrupts stay prompt.
 MAX_LOGS_PER_CHUNK = 64
 STEPS_PER_CHUNK = 5000
+# However far apart the logging steps are, a call trains at most this many steps (~5-40 ms for
+# the built-in shapes), so a Ctrl-C is seen soon and a call's overhead stays small.
+MAX_STEPS_PER_CALL = 10_000
 
 
 def tape_gradients(net, params, x, y, loss_kind):
@@ -407,7 +410,7 @@ def create(config, writer=None):
                    diagnostics=config.diagnostics, log_every=config.log_every)
 
 
-def next_chunk(at, config, size, checkpoint_every=None, max_steps=STEPS_PER_CHUNK):
+def next_chunk(at, config, size, checkpoint_every=None, max_steps=MAX_STEPS_PER_CALL):
   """The steps a chunk setting off from step `at` stops at: up to `size` logging steps, then
   the step it ends at if that is none.
 
