@@ -244,8 +244,10 @@ def _create_run_dir(config, flag_lines):
   try:
     _LOCKS.append(rundir.lock(run_dir))
     rundir.write_flags(run_dir, flag_lines)
-  except OSError as e:
+  except BaseException as e:  # a full disk, or a Ctrl-C: no run directory without flags.txt
     shutil.rmtree(run_dir, ignore_errors=True)
+    if not isinstance(e, OSError):
+      raise
     fail(f"expected room to write the run directory {run_dir!r}; writing it failed: "
          f"{cli.one_line(e)} (nothing was kept).", status=_status_of(e))
   return run_dir
@@ -277,8 +279,7 @@ def main(argv):
       resumed_flags(_RESUME.value, argv)
     config = config_from_flags()
     if resuming:
-      run_dir = _RESUME.value
-      _LOCKS.append(rundir.lock(run_dir))
+      _LOCKS.append(rundir.lock(_RESUME.value))
     else:
       rundir.check_logdir(_LOGDIR.value)
       if _RUN_NAME.value:
@@ -288,12 +289,20 @@ def main(argv):
   except OSError as e:
     fail(f"--resume expects a readable run directory; received {_RESUME.value!r}: "
          f"{cli.one_line(e)}.")
+  except KeyboardInterrupt:
+    fail(f"stopped by {signal.Signals(_interrupt.signum).name} before anything was written.",
+         status=128 + _interrupt.signum)
   flag_lines = [f"--{f.name}={f.value}" for f in _SAVED_FLAGS]
-  if not resuming:
-    run_dir = _create_run_dir(config, flag_lines)
+  run_dir = _RESUME.value
   try:
+    if not resuming:
+      run_dir = None
+      run_dir = _create_run_dir(config, flag_lines)
     status = _train(config, run_dir, resuming, flag_lines)
   except KeyboardInterrupt:
+    if run_dir is None:  # between making the directory and writing flags.txt: nothing to keep
+      fail(f"stopped by {signal.Signals(_interrupt.signum).name} before anything was written.",
+           status=128 + _interrupt.signum)
     name = signal.Signals(_interrupt.signum).name
     _ended_early(config, run_dir, resuming, f"stopped by {name}", 128 + _interrupt.signum)
   # Everything is written and closed (events, checkpoints, SavedModel, the report), so skip
@@ -329,7 +338,7 @@ def _train(config, run_dir, resuming, flag_lines):
   except experiment.WriteFailed as e:
     _ended_early(config, run_dir, resuming,
                  f"expected the summaries to reach the disk, but {e}; training stopped", 1)
-  except (OSError, tf.errors.OpError) as e:
+  except (OSError, MemoryError, tf.errors.OpError) as e:
     _ended_early(config, run_dir, resuming,
                  f"expected room to write the run, but writing it failed: {cli.one_line(e)}", 1)
   # 130 for Ctrl-C, 143 for SIGTERM, as shells report them.
