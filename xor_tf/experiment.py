@@ -28,11 +28,6 @@ class ResumeError(ValueError):
 WriteFailed = events.WriteFailed
 
 
-def latest_checkpoint(run_dir):
-  """The path of the run's newest complete checkpoint, or None."""
-  return tf.train.latest_checkpoint(os.path.join(run_dir, CHECKPOINTS))
-
-
 def run(config, *, logdir, run_name=None, flag_lines=(), out=sys.stdout, checkpoint_every=None,
         export=False):
   """Trains `config` into a new run directory under `logdir` and prints what the notebooks print.
