@@ -175,21 +175,21 @@ def test_divergence_without_a_checkpoint_says_so_and_writes_only_logging_steps(t
 
 
 def test_checkpoints_land_on_every_multiple_between_logging_steps(tmp_path):
-  """--log_every=700 --checkpoint_every=1000: checkpoints at 1000, 2000, 3000, and a resume
-  from one (not a logging step) equals the straight run, diagnostics' counters included."""
-  config = config_lib.Config(arch="nn", steps=3000, log_every=700, image_every=0,
+  """--log_every=70 --checkpoint_every=100: checkpoints at 100, 200, 300, and a resume from
+  one (not a logging step) equals the straight run, diagnostics' counters included."""
+  config = config_lib.Config(arch="nn", steps=300, log_every=70, image_every=0,
                              diagnostics=True)
-  short = dataclasses.replace(config, steps=2000)
+  short = dataclasses.replace(config, steps=200)
   for name, first in (("resumed", short), ("straight", config)):
     experiment.run(first, logdir=str(tmp_path), run_name=name, out=io.StringIO(),
-                   checkpoint_every=1000)
+                   checkpoint_every=100)
   names = sorted(os.listdir(tmp_path / "straight" / experiment.CHECKPOINTS))
   assert [n for n in names if n.endswith(".index")] == [
-      "ckpt-1000.index", "ckpt-2000.index", "ckpt-3000.index"]
-  # Resume "resumed" from its step-1000 checkpoint, as after a kill at 1500.
+      "ckpt-100.index", "ckpt-200.index", "ckpt-300.index"]
+  # Resume "resumed" from its step-100 checkpoint, as after a kill at 150.
   ckpt_dir = str(tmp_path / "resumed" / experiment.CHECKPOINTS)
-  tf.compat.v1.train.update_checkpoint_state(ckpt_dir, os.path.join(ckpt_dir, "ckpt-1000"))
-  experiment.resume(config, str(tmp_path / "resumed"), out=io.StringIO(), checkpoint_every=1000)
+  tf.compat.v1.train.update_checkpoint_state(ckpt_dir, os.path.join(ckpt_dir, "ckpt-100"))
+  experiment.resume(config, str(tmp_path / "resumed"), out=io.StringIO(), checkpoint_every=100)
   straight, resumed = (tf.train.load_checkpoint(str(tmp_path / n / experiment.CHECKPOINTS))
                        for n in ("straight", "resumed"))
   names = [n for n in straight.get_variable_to_shape_map() if "OBJECT_GRAPH" not in n
@@ -198,7 +198,7 @@ def test_checkpoints_land_on_every_multiple_between_logging_steps(tmp_path):
   for n in names:
     np.testing.assert_array_equal(straight.get_tensor(n), resumed.get_tensor(n), err_msg=n)
   logged = {t: [s for s, _ in v] for t, v in events.read(str(tmp_path / "straight")).items()}
-  assert logged["loss"] == [0, 700, 1400, 2100, 2800, 3000]
+  assert logged["loss"] == [0, 70, 140, 210, 280, 300]
 
 
 def test_next_chunk_is_bounded_by_size_and_training_steps():
