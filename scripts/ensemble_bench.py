@@ -23,12 +23,16 @@ from absl import logging
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
 
-_MODELS = flags.DEFINE_integer("models", 10_000, "Networks in each ensemble.")
-_REPS = flags.DEFINE_integer("reps", 3, "Repetitions of each measurement; the median is shown.")
+_MODELS = flags.DEFINE_integer("models", 10_000, "Networks in each ensemble.", lower_bound=1,
+                               upper_bound=10_000_000)
+_REPS = flags.DEFINE_integer("reps", 3, "Repetitions of each measurement; the median is shown.",
+                             lower_bound=1, upper_bound=1000)
 _CPU_DEVICES = flags.DEFINE_integer(
-    "cpu_devices", 1, "Also time the ensemble split over this many logical CPUs (if > 1).")
+    "cpu_devices", 1, "Also time the ensemble split over this many logical CPUs (if > 1).",
+    lower_bound=1, upper_bound=256)
 _SECONDS = flags.DEFINE_float(
-    "seconds", 1.0, "About how long each timed measurement runs (steps are sized to it).")
+    "seconds", 1.0, "About how long each timed measurement runs (steps are sized to it).",
+    lower_bound=0.001, upper_bound=3600)
 
 # (shape, arch, the ensemble's network-steps/s target from the issue)
 SHAPES = (("2-2-1", "nn", 50e6), ("2-10-10-10-1", "deep", 3e6))
@@ -141,4 +145,5 @@ def main(argv):
 
 
 if __name__ == "__main__":
-  app.run(main)
+  from xor_tf import cli  # pylint: disable=g-import-not-at-top
+  app.run(main, flags_parser=cli.flags_parser("ensemble_bench.py"))

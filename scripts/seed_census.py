@@ -15,8 +15,14 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from xor_tf import config as config_lib  # pylint: disable=g-import-not-at-top
 from xor_tf import quiet  # pylint: disable=g-import-not-at-top
 
-_SEEDS = flags.DEFINE_integer("seeds", 20, "Seeds 0 .. seeds-1 are trained.")
+from xor_tf import cli  # pylint: disable=g-import-not-at-top
+
+_SEEDS = flags.DEFINE_integer("seeds", 20, "Seeds 0 .. seeds-1 are trained.", lower_bound=1,
+                              upper_bound=1_000_000)
 _ARCHS = flags.DEFINE_list("archs", list(config_lib.ARCHS), "Architectures to census.")
+flags.register_validator(
+    "archs", lambda archs: bool(archs) and all(a in config_lib.ARCHS for a in archs),
+    message=f"expected a comma-separated list of: {', '.join(config_lib.ARCHS)}")
 
 
 def main(argv):
@@ -44,4 +50,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-  app.run(main)
+  app.run(main, flags_parser=cli.flags_parser("seed_census.py"))

@@ -211,3 +211,58 @@ def test_tensorboard_serves_an_xor_tf_run(tmp_path):
   }
   with tensorboard_on(str(tmp_path)) as url:
     check_run_served(url, "xor", expected)
+
+
+def descendants(pid):
+  """PIDs of every process below `pid`, from /proc."""
+  children = {}
+  for entry in os.listdir("/proc"):
+    if entry.isdigit():
+      try:
+        with open(f"/proc/{entry}/stat") as f:
+          ppid = int(f.read().rsplit(")", 1)[1].split()[1])
+      except (OSError, IndexError, ValueError):
+        continue
+      children.setdefault(ppid, []).append(int(entry))
+  found, todo = [], [pid]
+  while todo:
+    for child in children.get(todo.pop(), []):
+      found.append(child)
+      todo.append(child)
+  return found
+
+
+def alive(pid):
+  try:
+    with open(f"/proc/{pid}/stat") as f:
+      return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+  except OSError:
+    return False
+
+
+@pytest.mark.parametrize("signum", [15, 9])  # kill <pid>, kill -9 <pid>
+def test_killing_board_stops_tensorboard_and_its_data_server(tmp_path, signum):
+  if not os.path.isdir("/proc"):
+    pytest.skip("reads /proc to find TensorBoard's processes")
+  env = dict(os.environ, PYTHONPATH=REPO)
+  proc = subprocess.Popen([sys.executable, "-u", "-m", "xor_tf.board", f"--logdir={tmp_path}",
+                           "--port=0"], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                          text=True, env=env)
+  started = []
+  try:
+    for line in proc.stdout:
+      if line.startswith("TensorBoard on"):
+        break
+    started += descendants(proc.pid)
+    assert started, "TensorBoard is not running under xor_tf.board"
+    os.kill(proc.pid, signum)
+    proc.wait(timeout=30)
+    deadline = time.monotonic() + 30  # a bound on the test, not a claim about speed
+    while any(alive(p) for p in started) and time.monotonic() < deadline:
+      time.sleep(0.2)
+    assert not [p for p in started if alive(p)]
+  finally:
+    proc.kill()
+    for p in started:  # orphans are no longer below proc
+      with contextlib.suppress(OSError):
+        os.kill(p, 9)

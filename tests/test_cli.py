@@ -111,3 +111,29 @@ def test_run_prints_truth_table_and_flagfile_repeats_it(tmp_path):
   assert set(a) == set(b)
   loss = lambda run: [(step, float(v)) for step, v in run["loss"]]
   assert loss(a) == loss(b) and [s for s, _ in loss(a)] == [0, 50, 100, 150, 200, 250, 300]
+
+
+OTHER_COMMANDS = [
+    ([sys.executable, "-m", "xor_tf.predict", "--bogus"], "xor_tf.predict", 2),
+    ([sys.executable, os.path.join(REPO, "scripts", "seed_census.py"), "--seeds=0"],
+     "seed_census.py", 2),
+    ([sys.executable, os.path.join(REPO, "scripts", "seed_census.py"), "--archs=foo"],
+     "seed_census.py", 2),
+    ([sys.executable, os.path.join(REPO, "scripts", "ensemble_bench.py"), "--models=0"],
+     "ensemble_bench.py", 2),
+]
+
+
+@pytest.mark.parametrize("argv,program,status", OTHER_COMMANDS,
+                         ids=[" ".join(a[-2:]) for a, _, _ in OTHER_COMMANDS])
+def test_other_commands_fail_in_one_line(argv, program, status):
+  proc = subprocess.run(argv, capture_output=True, text=True, timeout=60, check=False,
+                        env=dict(os.environ, PYTHONPATH=REPO))
+  assert proc.returncode == status and "Traceback" not in proc.stderr, proc.stderr
+  line, = proc.stderr.strip().splitlines()
+  assert line.startswith(f"{program}: error: flag") or line.startswith(f"{program}: error: Unknown")
+
+
+def test_predict_help_exits_0():
+  proc = run_module("xor_tf.predict", "--help", timeout=60)
+  assert proc.returncode == 0 and "--model" in proc.stdout, proc.stderr

@@ -253,3 +253,11 @@ def test_export_round_trip(tmp_path):
   assert f"| 1 | 1 | {result.probabilities[3]:.4f} | 0 |" in proc.stdout
   bad = run_module("xor_tf.predict", f"--model={run_dir}/saved_model", "0;1")
   assert bad.returncode == 2 and "x1,x2" in bad.stderr
+  # A truncated variables file: one line, exit 2, no traceback.
+  data, = tf.io.gfile.glob(os.path.join(run_dir, "saved_model", "variables", "*.data*"))
+  with open(data, "r+b") as f:
+    f.truncate(os.path.getsize(data) // 2)
+  bad = run_module("xor_tf.predict", f"--model={run_dir}/saved_model", "0,1")
+  assert bad.returncode == 2 and "Traceback" not in bad.stderr, bad.stderr
+  line, = bad.stderr.strip().splitlines()
+  assert line.startswith("xor_tf.predict: error: --model expects a SavedModel")

@@ -5,8 +5,10 @@ module imports neither TensorFlow nor TensorBoard, and `--help` answers at once.
 `start` and `stop` to check what a real TensorBoard serves for a run.
 """
 
+import ctypes
 import os
 import re
+import signal
 import subprocess
 import sys
 import threading
@@ -33,7 +35,14 @@ def command(logdir, port, extra_args=()):
           f"--port={port}", f"--samples_per_plugin={SAMPLES_PER_PLUGIN}", *extra_args]
 
 
-def start(logdir, port=0, *, timeout=60.0, extra_args=(), echo=None):
+def _die_with_parent():  # runs in the child between fork and exec (Linux)
+  try:
+    ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+  except (OSError, AttributeError):
+    pass
+
+
+def start(logdir, port=0, *, timeout=60.0, extra_args=(), echo=None, die_with_parent=False):
   """Starts TensorBoard on `logdir` and waits until it answers HTTP requests.
 
   Args:
@@ -43,6 +52,8 @@ def start(logdir, port=0, *, timeout=60.0, extra_args=(), echo=None):
     extra_args: more TensorBoard flags, such as ['--reload_interval=1'].
     echo: a text file that receives TensorBoard's output once it serves (its start-up
       notices are kept back, and shown only if it fails to start), or None.
+    die_with_parent: on Linux, have the kernel send TensorBoard SIGTERM when this process
+      dies, even by SIGKILL, so it is never left serving alone.
 
   Returns:
     (process, url): the running `subprocess.Popen` and the URL it serves, ending with '/'.
@@ -52,7 +63,8 @@ def start(logdir, port=0, *, timeout=60.0, extra_args=(), echo=None):
   """
   process = subprocess.Popen(command(logdir, port, extra_args), stdin=subprocess.DEVNULL,
                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                             env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"))
+                             env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"),
+                             preexec_fn=_die_with_parent if die_with_parent else None)
   output = []
   served = threading.Event()
   found = {}
@@ -137,11 +149,21 @@ def fail(message, status=2):
 parse_flags = cli.flags_parser("xor_tf.board")
 
 
+def _interrupt(signum, frame):
+  del signum, frame
+  raise KeyboardInterrupt
+
+
 def main(logdir, port):
+  # `kill` (SIGTERM) or a closed terminal (SIGHUP) stop TensorBoard as Ctrl-C does.
+  for s in (signal.SIGTERM, signal.SIGHUP):
+    signal.signal(s, _interrupt)
   if not os.path.isdir(logdir):
     print(f"{logdir}/ holds no runs yet; train one with: python -m xor_tf.train", flush=True)
   try:
-    process, url = start(logdir, port, echo=sys.stderr)
+    process, url = start(logdir, port, echo=sys.stderr, die_with_parent=True)
+  except KeyboardInterrupt:
+    return
   except RuntimeError as e:
     fail(f"{e}{' (is the port taken? --port=0 picks a free one)' if port else ''}", status=1)
   print(f"TensorBoard on {logdir}/ at {url} (Ctrl+C stops it)", flush=True)

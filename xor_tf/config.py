@@ -25,6 +25,13 @@ INITS = ("glorot", "normal", "uniform")
 GRADIENTS = ("tape", "manual")
 TRAINERS = ("step", "fit")
 
+# Limits of what runs in reasonable memory and time; beyond them a run is refused up front.
+MAX_STEPS = 10**15  # steps and intervals: a 2-2-1 at ~1 µs a step would take 30 years
+MAX_SEED = 2**63 - 1  # the seed is an int64 of the stateless random ops
+MAX_WIDTH = 1024  # hidden units in one layer
+MAX_UNITS = 1024  # hidden units in all: each gets a heatmap at every picture step
+MAX_LAYERS = 32
+
 
 def setting(help, *, choices=None, sweep=None, name=None, hparam=False, optimizer_default=None,
             check=None, flag=True):
@@ -46,8 +53,8 @@ def setting(help, *, choices=None, sweep=None, name=None, hparam=False, optimize
           "optimizer_default": optimizer_default, "check": check, "flag": flag}
 
 
-def _positive_int(v):
-  return isinstance(v, int) and not isinstance(v, bool) and v > 0
+def _int_in(lo, hi):
+  return lambda v: isinstance(v, int) and not isinstance(v, bool) and lo <= v <= hi
 
 
 def _finite_positive(v):
@@ -103,19 +110,20 @@ class Config:
       "Seed of the initial weights; same flags and seed give the same numbers on the same "
       "machine.",
       name=lambda c: f"seed{c.seed}",
-      check=(lambda v: isinstance(v, int) and 0 <= v < 2**63, "an integer in [0, 2^63)")))
+      check=(_int_in(0, MAX_SEED), "an integer from 0 to 2**63-1")))
   # Defaults measured over seeds 0-99 (README): plain SGD at a large rate with notebook 000's
   # uniform(-1, 1) init solved XOR most often for the 2-2-1 shapes, and deep 99 of 100.
   steps: int = dataclasses.field(default=5000, metadata=setting(
       "Training steps; each is one update on all four XOR points.",
-      sweep="one", hparam=True, check=(_positive_int, "an integer > 0")))
+      sweep="one", hparam=True,
+      check=(_int_in(1, MAX_STEPS), f"an integer from 1 to {MAX_STEPS:.0e}")))
   log_every: int = dataclasses.field(default=100, metadata=setting(
       "Write summaries (loss, accuracy, histograms) at step 0, every this many steps, and at "
-      "the last step.", check=(_positive_int, "an integer > 0")))
+      "the last step.", check=(_int_in(1, MAX_STEPS), f"an integer from 1 to {MAX_STEPS:.0e}")))
   image_every: int = dataclasses.field(default=500, metadata=setting(
       "Draw pictures (the decision boundary over the input plane, and one heatmap per hidden "
       "neuron) at the logging steps that are multiples of this, and at the last step; 0: none.",
-      check=(lambda v: isinstance(v, int) and v >= 0, "an integer >= 0")))
+      check=(_int_in(0, MAX_STEPS), f"an integer from 0 to {MAX_STEPS:.0e}")))
   diagnostics: bool = dataclasses.field(default=False, metadata=setting(
       "Also log, at every logging step: a histogram of each weight's gradient and each layer's "
       "gradient norm (the vanishing gradient of deep sigmoid stacks shows there), and notebook "
@@ -248,7 +256,24 @@ def check(config):
         f"--hidden={','.join(map(str, c.hidden))} with --arch={c.arch}, whose shape is fixed.")
   if any((not isinstance(w, int)) or w <= 0 for w in c.hidden):
     raise ValueError(f"hidden expects positive integer widths; received {c.hidden!r}.")
+  check_limits(c)
   return config
+
+
+
+
+def check_limits(c):
+  """Raises ValueError for values that are well-formed but could not run in reasonable memory."""
+  for name in ("steps", "log_every", "image_every"):
+    if getattr(c, name) > MAX_STEPS:
+      raise ValueError(f"{name} expects at most {MAX_STEPS:.0e}; received {getattr(c, name)}.")
+  if c.seed > MAX_SEED:
+    raise ValueError(f"seed expects an integer from 0 to 2**63-1; received {c.seed}.")
+  widths = c.widths
+  if (any(w > MAX_WIDTH for w in widths) or sum(widths) > MAX_UNITS
+      or len(widths) > MAX_LAYERS):
+    raise ValueError(f"hidden expects at most {MAX_LAYERS} layers of at most {MAX_WIDTH} units, "
+                     f"{MAX_UNITS} in all; received {','.join(map(str, widths))}.")
 
 
 def name_parts(config, *, seed=True):

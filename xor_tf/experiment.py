@@ -2,6 +2,7 @@
 
 import contextlib
 import os
+import shutil
 import signal
 import sys
 
@@ -16,13 +17,16 @@ from xor_tf import tags
 from xor_tf import training
 
 PROGRESS_LINES = 10  # loss lines printed during training, as the notebooks print every N steps
-CHECKPOINTS = "checkpoints"  # inside the run directory
+CHECKPOINTS = rundir.CHECKPOINTS  # inside the run directory
 SAVED_MODEL = "saved_model"  # inside the run directory
 DECISION_BOUNDARY = "decision_boundary.png"  # inside the run directory: the final picture
 
 
 class ResumeError(ValueError):
   """--resume named no xor_tf run, an unreadable checkpoint, or a run already at --steps."""
+
+
+WriteFailed = events.WriteFailed
 
 
 def run(config, *, logdir, run_name=None, flag_lines=(), out=sys.stdout, checkpoint_every=None,
@@ -47,8 +51,21 @@ def run(config, *, logdir, run_name=None, flag_lines=(), out=sys.stdout, checkpo
   """
   run_dir = rundir.create(logdir, run_name or rundir.default_name(config))
   rundir.write_flags(run_dir, flag_lines)
+  return start(config, run_dir, out=out, checkpoint_every=checkpoint_every, export=export,
+               flag_lines=flag_lines), run_dir
+
+
+def start(config, run_dir, *, flag_lines=(), out=sys.stdout, checkpoint_every=None,
+          export=False):
+  """Trains `config` in `run_dir`, a new run directory (`rundir.create`); as `run`.
+
+  Raises:
+    training.Diverged: if the loss became non-finite; its `checkpoint` is the newest
+      checkpoint (all finite), or None.
+    WriteFailed: if summaries did not reach the event file; the checkpoints stay usable.
+  """
   return _train(config, run_dir, out=out, checkpoint_every=checkpoint_every, export=export,
-                flag_lines=flag_lines), run_dir
+                flag_lines=flag_lines)
 
 
 def resume(config, run_dir, *, flag_lines=(), out=sys.stdout, checkpoint_every=None,
@@ -88,26 +105,38 @@ def _train(config, run_dir, *, out, checkpoint_every, export, resume=False, writ
                         f"--steps greater than {at}, received --steps={config.steps}.")
     rundir.write_flags(run_dir, flag_lines)
     print(f"xor_tf: resuming {run_dir} at step {at}", file=out)
-  _print_header(config, out)
+  check = events.WriteCheck(run_dir)
   writer = loop.writer = tf.summary.create_file_writer(run_dir)
   try:
-    with stop_on_signals() as stop:
-      result = training.train(config, writer=writer, on_log=_progress_printer(config, out),
-                              loop=loop, checkpoints=manager, checkpoint_every=checkpoint_every,
-                              should_stop=lambda: stop.signal is not None,
-                              written_through=written_through)
+    with stop_on_signals() as stop:  # from the header on: a Ctrl-C while compiling is handled
+      _print_header(config, out)
+      try:
+        result = training.train(config, writer=writer, on_log=_progress_printer(config, out),
+                                loop=loop, checkpoints=manager, checkpoint_every=checkpoint_every,
+                                should_stop=lambda: stop.signal is not None,
+                                written_through=written_through, check_written=check)
+      except training.Diverged as e:
+        e.checkpoint = manager.latest_checkpoint
+        raise
     result.signal = stop.signal
     with writer.as_default():
-      if not resume:  # the graph is the same on resume; TensorBoard shows one per run
+      if not resume:  # the same on resume: TensorBoard shows one graph and one list of flags
         tf.summary.graph(loop.step_graph())
-      _write_text(flag_lines, result)
+      _write_text(() if resume else flag_lines, result)
+    writer.flush()
+    check(result.step)  # the truth table is the last event
   finally:
     writer.close()
   _finish(result, loop.net, run_dir, out, export)
   if result.interrupted:
-    print(f"stopped by {signal.Signals(stop.signal).name} at step {result.step}; checkpoint saved."
-          f"\ncontinue it: python -m xor_tf.train --resume={run_dir}", file=out, flush=True)
+    saved = (manager.latest_checkpoint or "").endswith(f"-{result.step}")
+    print(f"stopped by {signal.Signals(stop.signal).name} at step {result.step}; "
+          f"{'checkpoint saved' if saved else 'no checkpoint saved'}."
+          f"\ncontinue it: {resume_command(run_dir)}", file=out, flush=True)
   return result
+
+
+resume_command = rundir.resume_command
 
 
 def _train_with_fit(config, run_dir, *, out, export, flag_lines):
@@ -141,11 +170,15 @@ def _write_text(flag_lines, result):
 def _finish(result, net, run_dir, out, export):
   if export and not result.interrupted:
     from xor_tf import export as export_lib  # pylint: disable=g-import-not-at-top
-    export_lib.save(net, os.path.join(run_dir, SAVED_MODEL))
+    saved_model = os.path.join(run_dir, SAVED_MODEL)
+    try:
+      export_lib.save(net, saved_model)
+    except BaseException:  # no half-written SavedModel for xor_tf.predict to stumble on
+      shutil.rmtree(saved_model, ignore_errors=True)
+      raise
   picture = os.path.join(run_dir, DECISION_BOUNDARY)
-  with open(picture, "wb") as f:
-    f.write(pictures.png(pictures.decision_boundary(
-        net(pictures.grid_points())[1][tags.OUTPUT], scale=4)))
+  rundir.write_atomically(picture, pictures.png(pictures.decision_boundary(
+      net(pictures.grid_points())[1][tags.OUTPUT], scale=4)))
   print_report(result, run_dir, out)
   print(f"decision boundary: {picture}", file=out, flush=True)
 

@@ -1,10 +1,9 @@
 """Predict with an exported run: `python -m xor_tf.predict --model=<run dir>/saved_model 0,1 1,1`."""
 
-import sys
-
 from absl import app
 from absl import flags
 
+from xor_tf import cli
 from xor_tf import quiet
 
 _MODEL = flags.DEFINE_string("model", None, "A SavedModel directory written by "
@@ -27,23 +26,23 @@ def main(argv):
       raise ValueError("--model is expected: a SavedModel directory; received none.")
     parsed = [parse_point(p) for p in points]
   except ValueError as e:
-    sys.stderr.write(f"xor_tf.predict: error: {e}\n")
-    sys.exit(2)
+    cli.fail("xor_tf.predict", str(e))
   tf = quiet.import_tensorflow()
   from xor_tf import export  # pylint: disable=g-import-not-at-top
 
   try:
     serve = export.load(_MODEL.value)
-  except (OSError, tf.errors.OpError, ValueError, KeyError) as e:
-    sys.stderr.write(f"xor_tf.predict: error: --model expects a SavedModel written by xor_tf; "
-                     f"received {_MODEL.value!r} ({type(e).__name__}).\n")
-    sys.exit(2)
-  out = serve(points=tf.constant(parsed, tf.float32))
+    out = serve(points=tf.constant(parsed, tf.float32))
+    probabilities, labels = out["probability"].numpy(), out["label"].numpy()
+  except Exception as e:  # pylint: disable=broad-except (a damaged SavedModel raises many kinds)
+    cli.fail("xor_tf.predict", f"--model expects a SavedModel written by xor_tf; received "
+                               f"{_MODEL.value!r}, which could not be used: {type(e).__name__}: "
+                               f"{cli.one_line(e)[:200]}")
   print("| x1 | x2 | probability | label |")
   print("|---|---|---|---|")
-  for (x1, x2), p, label in zip(parsed, out["probability"].numpy(), out["label"].numpy()):
+  for (x1, x2), p, label in zip(parsed, probabilities, labels):
     print(f"| {x1:g} | {x2:g} | {p:.4f} | {label} |")
 
 
 if __name__ == "__main__":
-  app.run(main)
+  app.run(main, flags_parser=cli.flags_parser("xor_tf.predict", positional=True))

@@ -5,6 +5,8 @@ at once.
 """
 
 import os
+import shutil
+import signal
 import sys
 
 from absl import app
@@ -41,8 +43,9 @@ _EXPORT = flags.DEFINE_boolean(
     "Also write a SavedModel to <run dir>/saved_model; `python -m xor_tf.predict "
     "--model=<run dir>/saved_model 0,1 1,1` uses it.")
 
-flags.register_validator("checkpoint_every", lambda v: v is not None and v > 0,
-                         message="expected an integer > 0")
+flags.register_validator("checkpoint_every",
+                         lambda v: v is not None and 0 < v <= config_lib.MAX_STEPS,
+                         message=f"expected an integer from 1 to {config_lib.MAX_STEPS:.0e}")
 
 
 def _raising(check):
@@ -66,6 +69,7 @@ def _setting_ok(name):
 
 def _run_name_ok(v):
   config_lib.check_run_name(v)
+  rundir.check_name(v)
   return True
 
 
@@ -88,21 +92,102 @@ def fail(message, status=2):
 parse_flags = cli.flags_parser("xor_tf.train")
 
 
+# What --resume may be given with; any other flag must agree with the run's flags.txt.
+_RESUME_MAY_SET = ("resume", "steps", "export", "flagfile")
+
+
 def resumed_flags(run_dir, argv):
   """Re-parses the flags of the run in `run_dir`, keeping --steps from `argv` if it was given.
 
   Raises:
-    ValueError: if run_dir is not an xor_tf run directory.
+    ValueError: if run_dir is not an xor_tf run directory, its flags.txt cannot be parsed, or
+      a flag given with --resume contradicts it.
   """
   flagfile = os.path.join(run_dir, rundir.FLAGS_FILE)
   if not os.path.isfile(flagfile):
     raise ValueError(f"--resume expects an xor_tf run directory holding {rundir.FLAGS_FILE}; "
                      f"received {run_dir!r}.")
-  given = [f"--resume={run_dir}", f"--export={_EXPORT.value}"]
+  given = {f.name: f.value for f in (*_SETTINGS.values(), _LOGDIR, _CHECKPOINT_EVERY, _RUN_NAME)
+           if f.present and f.name not in _RESUME_MAY_SET}
+  kept = [f"--resume={run_dir}", f"--export={_EXPORT.value}"]
   if flags.FLAGS["steps"].present:
-    given.append(f"--steps={_STEPS.value}")
+    kept.append(f"--steps={_STEPS.value}")
   flags.FLAGS.unparse_flags()
-  parse_flags([argv[0], f"--flagfile={flagfile}", *given])
+  try:
+    rest = flags.FLAGS([argv[0], f"--flagfile={flagfile}", *kept])
+  except (flags.Error, UnicodeDecodeError, OSError) as e:
+    flags.FLAGS.mark_as_parsed()  # absl's own exit path reads flags
+    reason = str(e).splitlines()[0] if str(e).strip() else type(e).__name__
+    raise ValueError(f"--resume expects {flagfile!r} to hold the flags xor_tf.train saved; "
+                     f"reading it failed: {reason}") from None
+  if len(rest) > 1:
+    raise ValueError(f"--resume expects {flagfile!r} to hold only --flags; received "
+                     f"{rest[1:]!r} in it.")
+  for name, value in given.items():
+    saved = (os.path.basename(os.path.normpath(run_dir)) if name == "run_name"
+             else flags.FLAGS[name].value)
+    if value != saved:
+      raise ValueError(
+          f"--resume continues a run with the flags it was started with; received --{name}="
+          f"{value}, but the run has --{name}={saved} (only --steps and --export may be given "
+          "with --resume; start a new run to change the others).")
+
+
+_LOCKS = []  # descriptors of the locked run directory, held until the process exits
+
+
+def _interrupt(signum, frame):  # until training installs its own: stop, report, exit 128+N
+  del frame
+  _interrupt.signum = signum
+  raise KeyboardInterrupt
+
+
+_interrupt.signum = signal.SIGINT
+
+
+def _status_of(error):
+  import errno  # pylint: disable=g-import-not-at-top
+  return 1 if getattr(error, "errno", None) in (errno.ENOSPC, errno.EDQUOT, errno.EIO) else 2
+
+
+def _create_run_dir(config, flag_lines):
+  """Makes, locks and fills a new run directory before TensorFlow is imported; returns it."""
+  logdir, name = _LOGDIR.value, _RUN_NAME.value or rundir.default_name(config)
+  try:
+    run_dir = rundir.create(logdir, name)
+  except FileExistsError as e:  # another process took the name since the check
+    fail(rundir.exists_message(e.filename))
+  except OSError as e:
+    fail(f"--logdir expects a directory where a run directory can be made; received {logdir!r}, "
+         f"and making {os.path.join(logdir, name)!r} failed: {cli.one_line(e)}.",
+         status=_status_of(e))
+  try:
+    _LOCKS.append(rundir.lock(run_dir))
+    rundir.write_flags(run_dir, flag_lines)
+  except BaseException as e:  # a full disk, or a Ctrl-C: no run directory without flags.txt
+    shutil.rmtree(run_dir, ignore_errors=True)
+    if not isinstance(e, OSError):
+      raise
+    fail(f"expected room to write the run directory {run_dir!r}; writing it failed: "
+         f"{cli.one_line(e)} (nothing was kept).", status=_status_of(e))
+  return run_dir
+
+
+def _ended_early(config, run_dir, resuming, what, status):
+  """Says how the run ended and what is kept; a new run with no checkpoint is removed whole."""
+  checkpoint = rundir.latest_checkpoint(run_dir) if config.trainer == "step" else None
+  if checkpoint:
+    step = checkpoint.rsplit("-", 1)[-1]
+    # The command ends the line, with no full stop, so that it can be pasted back as it is.
+    kept = f"the checkpoint of step {step} is kept; continue it: {rundir.resume_command(run_dir)}"
+  elif config.trainer == "fit":
+    kept = f"the summaries written so far are kept in {run_dir!r} (fit runs keep no checkpoints)."
+  elif resuming:
+    kept = f"{run_dir!r} keeps what it held."
+  else:
+    shutil.rmtree(run_dir, ignore_errors=True)
+    kept = f"no checkpoint had been saved, so {run_dir!r} was removed."
+  fail(f"{what}; {kept}", status=status)
 
 
 def saved_flag_lines(config):
@@ -115,44 +200,78 @@ def saved_flag_lines(config):
 
 
 def main(argv):
+  for s in (signal.SIGINT, signal.SIGTERM):
+    signal.signal(s, _interrupt)
+  resuming = bool(_RESUME.value)
   try:
-    if _RESUME.value:
+    if resuming:
       resumed_flags(_RESUME.value, argv)
     config = config_from_flags()
-    if not _RESUME.value:
+    if resuming:
+      _LOCKS.append(rundir.lock(_RESUME.value))
+    else:
       rundir.check_logdir(_LOGDIR.value)
       if _RUN_NAME.value:
         rundir.check_new(_LOGDIR.value, _RUN_NAME.value)
   except ValueError as e:
     fail(str(e))
-  logging.set_verbosity(logging.WARNING)  # TensorFlow's saver notes are not for learners
-  quiet.import_tensorflow()
-  from xor_tf import experiment  # pylint: disable=g-import-not-at-top (TensorFlow: after checks)
-  from xor_tf import training  # pylint: disable=g-import-not-at-top
-
-  options = dict(checkpoint_every=_CHECKPOINT_EVERY.value, export=_EXPORT.value,
-                 flag_lines=saved_flag_lines(config))
+  except OSError as e:
+    fail(f"--resume expects a readable run directory; received {_RESUME.value!r}: "
+         f"{cli.one_line(e)}.")
+  except KeyboardInterrupt:
+    fail(f"stopped by {signal.Signals(_interrupt.signum).name} before anything was written.",
+         status=128 + _interrupt.signum)
+  flag_lines = saved_flag_lines(config)
+  run_dir = _RESUME.value
   try:
-    if _RESUME.value:
-      result = experiment.resume(config, _RESUME.value, **options)
-    else:
-      result, _ = experiment.run(config, logdir=_LOGDIR.value, run_name=_RUN_NAME.value,
-                                 **options)
-  except FileExistsError as e:  # another process took the name since the check above
-    fail(rundir.exists_message(e.filename))
-  except experiment.ResumeError as e:
-    fail(str(e))
-  except training.Diverged as e:
-    fail(f"the loss became non-finite at step {e.step} with --learning_rate="
-         f"{config.learning_rate:g}; expected a finite loss, so try a smaller --learning_rate "
-         "(the last finite checkpoint is kept in the run directory).", status=3)
-  # 130 for Ctrl-C, 143 for SIGTERM, as shells report them.
-  status = 0 if result.signal is None else 128 + result.signal
+    if not resuming:
+      run_dir = None
+      run_dir = _create_run_dir(config, flag_lines)
+    status = _train(config, run_dir, resuming, flag_lines)
+  except KeyboardInterrupt:
+    if run_dir is None:  # between making the directory and writing flags.txt: nothing to keep
+      fail(f"stopped by {signal.Signals(_interrupt.signum).name} before anything was written.",
+           status=128 + _interrupt.signum)
+    name = signal.Signals(_interrupt.signum).name
+    _ended_early(config, run_dir, resuming, f"stopped by {name}", 128 + _interrupt.signum)
   # Everything is written and closed (events, checkpoints, SavedModel, the report), so skip
   # TensorFlow's interpreter teardown, which takes ~0.5 s of a run that trains in 0.05 s.
   sys.stdout.flush()
   sys.stderr.flush()
   os._exit(status)  # pylint: disable=protected-access
+
+
+def _train(config, run_dir, resuming, flag_lines):
+  """Trains and returns the exit status; failures end the process with one line."""
+  logging.set_verbosity(logging.WARNING)  # TensorFlow's saver notes are not for learners
+  tf = quiet.import_tensorflow()
+  from xor_tf import experiment  # pylint: disable=g-import-not-at-top (TensorFlow: after checks)
+  from xor_tf import training  # pylint: disable=g-import-not-at-top
+
+  options = dict(checkpoint_every=_CHECKPOINT_EVERY.value, export=_EXPORT.value,
+                 flag_lines=flag_lines)
+  try:
+    if resuming:
+      result = experiment.resume(config, run_dir, **options)
+    else:
+      result = experiment.start(config, run_dir, **options)
+  except experiment.ResumeError as e:
+    fail(str(e))
+  except training.Diverged as e:
+    checkpoint = getattr(e, "checkpoint", None)
+    kept = (f"the last finite checkpoint, {os.path.basename(checkpoint)}, is kept in the run "
+            "directory" if checkpoint else "no checkpoint had been saved before it")
+    fail(f"the loss became non-finite at step {e.step} with --learning_rate="
+         f"{config.learning_rate:g}; expected a finite loss, so try a smaller --learning_rate "
+         f"({kept}).", status=3)
+  except experiment.WriteFailed as e:
+    _ended_early(config, run_dir, resuming,
+                 f"expected the summaries to reach the disk, but {e}; training stopped", 1)
+  except (OSError, MemoryError, tf.errors.OpError) as e:
+    _ended_early(config, run_dir, resuming,
+                 f"expected room to write the run, but writing it failed: {cli.one_line(e)}", 1)
+  # 130 for Ctrl-C, 143 for SIGTERM, as shells report them.
+  return 0 if result.signal is None else 128 + result.signal
 
 
 if __name__ == "__main__":

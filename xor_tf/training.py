@@ -14,6 +14,7 @@ import contextlib
 import dataclasses
 import logging
 import math
+import os
 import time
 
 import numpy as np
@@ -47,6 +48,9 @@ tf.get_logger().addFilter(_OncePerLoopRetracing())
 # cost of a Python call (~1 ms) is spread thin while progress and interrupts stay prompt.
 MAX_LOGS_PER_CHUNK = 64
 STEPS_PER_CHUNK = 5000
+# However far apart the logging steps are, a call trains at most this many steps (~5-40 ms for
+# the built-in shapes), so a Ctrl-C is seen soon and a call's overhead stays small.
+MAX_STEPS_PER_CALL = 10_000
 
 
 def count_sign_changes(state, new_params):
@@ -64,10 +68,13 @@ class TrainLoop(tf.Module):
 
   def __init__(self, net, optimizer, *, loss, writer=None, logs_per_chunk=1,
                gradients=step_lib.tape_gradients, pictures=True, diagnostics=False,
-               per_tag_writes=False):
-    """per_tag_writes: write each tag with its own tf.summary.write instead of one raw event
+               log_every=None, per_tag_writes=False):
+    """log_every: chunks may also end between logging steps (None: they never do).
+
+    per_tag_writes: write each tag with its own tf.summary.write instead of one raw event
     (`xor_tf.encoding`): the benchmark's reference for what the encoding saves. Pictures and
-    the per-tag resume bookkeeping are the encoded path's only."""
+    the per-tag resume bookkeeping are the encoded path's only.
+    """
     super().__init__(name="train_loop")
     self.per_tag_writes = per_tag_writes
     self.net = net
@@ -76,6 +83,7 @@ class TrainLoop(tf.Module):
     self.loss = loss
     self.writer = writer
     self.logs_per_chunk = logs_per_chunk
+    self.log_every = log_every  # chunks may also end between logging steps (None: they never do)
     self.step = tf.Variable(0, dtype=tf.int64, name="step")
     # The last step whose summaries this loop wrote, set in the graph as it writes them.
     self.last_written = tf.Variable(-1, dtype=tf.int64, trainable=False, name="last_written")
@@ -194,7 +202,9 @@ class TrainLoop(tf.Module):
 
     state = self._unpack(packed, step)
     if self.diagnostics:  # the count restarts at each logging step, once `_record` has it
-      state["sign_changes"] = tf.nest.map_structure(tf.zeros_like, state["sign_changes"])
+      at_log = True if self.log_every is None else tf.equal(step % self.log_every, 0)
+      state["sign_changes"] = tf.nest.map_structure(
+          lambda c: tf.where(at_log, tf.zeros_like(c), c), state["sign_changes"])
     state, bad = tf.while_loop(lambda s, b: (s["step"] < until) & (b < 0), one_step,
                                [state, bad])
     logits, activations = self.net.apply(state["params"], self.x)
@@ -361,11 +371,16 @@ class Diverged(Exception):
 
 
 def logging_steps(total_steps, log_every):
-  """Steps that are logged: 0, every log_every-th step, and the last."""
+  """Steps that are logged: 0, every log_every-th step, and the last (a list; `train` makes
+  its chunks one at a time instead, so memory never grows with the number of steps)."""
   steps = list(range(0, total_steps + 1, log_every))
   if steps[-1] != total_steps:
     steps.append(total_steps)
   return steps
+
+
+def is_logging_step(step, config):
+  return step % config.log_every == 0 or step == config.steps
 
 
 def logs_per_chunk(log_every):
@@ -406,22 +421,49 @@ def create(config, writer=None, **options):
   return TrainLoop(net, optimizer, loss=config.loss, writer=writer, **options,
                    logs_per_chunk=logs_per_chunk(config.log_every),
                    gradients=step_lib.GRADIENTS[config.gradients], pictures=config.image_every > 0,
-                   diagnostics=config.diagnostics)
+                   diagnostics=config.diagnostics, log_every=config.log_every)
 
 
-def chunks(schedule, size, start, checkpoint_every=None):
-  """Splits the logging steps after `start` into chunks of at most `size`, ending at checkpoints."""
-  out, current = [], []
-  for step in (s for s in schedule if s > start):
-    current.append(step)
-    if len(current) == size or (checkpoint_every and step % checkpoint_every == 0):
-      out.append(current)
-      current = []
-  return out + ([current] if current else [])
+def next_chunk(at, config, size, checkpoint_every=None, max_steps=MAX_STEPS_PER_CALL):
+  """The steps a chunk setting off from step `at` stops at: up to `size` logging steps, then
+  the step it ends at if that is none.
+
+  A chunk ends at the first multiple of `checkpoint_every` and after at most `max_steps`
+  training steps, so a Ctrl-C is seen within a fraction of a second however large --log_every
+  is, and a checkpoint lands on each multiple whether or not it is a logging step.
+  """
+  end = min(config.steps, at + max_steps)
+  if checkpoint_every:
+    end = min(end, (at // checkpoint_every + 1) * checkpoint_every)
+  stops = []
+  step = (at // config.log_every + 1) * config.log_every
+  while step < end and len(stops) < size:
+    stops.append(step)
+    step += config.log_every
+  if len(stops) < size:
+    stops.append(end)
+  return stops
+
+
+def _save(checkpoints, step):
+  """Saves a checkpoint; if that fails or is interrupted, removes what it left half-written."""
+  try:
+    checkpoints.save(checkpoint_number=step)
+  except BaseException:
+    directory = checkpoints.directory
+    latest = tf.train.latest_checkpoint(directory) or ""
+    for path in tf.io.gfile.glob(os.path.join(directory, f"*-{step}_temp*")):
+      with contextlib.suppress(Exception):
+        tf.io.gfile.rmtree(path)
+    if not latest.endswith(f"-{step}"):  # written, but the index of checkpoints never named it
+      for path in tf.io.gfile.glob(os.path.join(directory, f"*-{step}.*")):
+        with contextlib.suppress(Exception):
+          tf.io.gfile.remove(path)
+    raise
 
 
 def train(config, *, writer=None, on_log=None, loop=None, checkpoints=None,
-          checkpoint_every=None, should_stop=None, written_through=None):
+          checkpoint_every=None, should_stop=None, written_through=None, check_written=None):
   """Trains the network of `config` up to config.steps steps.
 
   Args:
@@ -433,6 +475,8 @@ def train(config, *, writer=None, on_log=None, loop=None, checkpoints=None,
       `checkpoint_every` steps, at the end, and when stopped.
     should_stop: polled between chunks; when it returns True training stops there.
     written_through: {tag: step} of summaries already in the run's event files.
+    check_written: called after each call with the last step whose summaries were written
+      (-1: none yet); it raises to stop the run, e.g. when they did not reach the disk.
 
   Returns:
     A `Result`.
@@ -442,33 +486,41 @@ def train(config, *, writer=None, on_log=None, loop=None, checkpoints=None,
   """
   loop = loop or create(config, writer)
   start = int(loop.step.numpy())
-  schedule = logging_steps(config.steps, config.log_every)
   size = loop.logs_per_chunk
-  # A fresh run's first call logs step 0 alone and pays for tracing and compiling; the rest
-  # are timed.
-  parts = ([[0]] if start == 0 else []) + chunks(schedule, size, start, checkpoint_every)
   history = {"step": [], tags.LOSS: [], tags.ACCURACY: []}
   train_seconds, timed_steps, interrupted = 0.0, 0, False
   through = tf.constant([(written_through or {}).get(tag, -1) for tag in loop.tags], tf.int64)
 
   def draws(step):
-    return config.image_every > 0 and (step % config.image_every == 0 or step == config.steps)
+    return config.image_every > 0 and is_logging_step(step, config) and (
+        step % config.image_every == 0 or step == config.steps)
+
+  def entry(at):
+    # Whether to write the summaries of the state a call starts from (a logging step not yet
+    # written: a fresh run's first call writes step 0 and stays there), and to draw them.
+    return tf.constant([is_logging_step(at, config) and int(loop.last_written.numpy()) != at,
+                        draws(at)])
 
   try:
-    for i, part in enumerate(parts):
+    at, first = start, True
+    # A fresh run's first call logs step 0 alone and pays for tracing and compiling; the rest
+    # are timed.
+    while (first and start == 0) or at < config.steps:
+      part = [0] if first and start == 0 else next_chunk(at, config, size, checkpoint_every)
       padded = part + [part[-1]] * (size - len(part))
-      at = int(loop.step.numpy())
-      # Whether to write the summaries of the state it starts from: a fresh run's first call
-      # writes step 0 and stays there, so the second one starts from a written state.
-      entry = tf.constant([int(loop.last_written.numpy()) != at, draws(at)])
       before = time.perf_counter()
       out = loop.train_chunk(tf.constant(padded, tf.int64), tf.constant(len(part), tf.int32),
-                             tf.constant([draws(s) for s in padded]), entry, through)
+                             tf.constant([draws(s) for s in padded]), entry(at), through)
       losses, accuracies = out["metrics"].numpy().T
-      if i > 0:
+      if not first:
         train_seconds += time.perf_counter() - before
-        timed_steps += part[-1] - parts[i - 1][-1]
+        timed_steps += part[-1] - at
+      first = False
+      if check_written is not None:
+        check_written(int(loop.last_written.numpy()))
       for k in range(int(out["recorded"])):
+        if not is_logging_step(part[k], config):  # a chunk's end between two logging steps
+          continue
         for key, value in (("step", part[k]), (tags.LOSS, float(losses[k])),
                            (tags.ACCURACY, float(accuracies[k]))):
           history[key].append(value)
@@ -476,20 +528,20 @@ def train(config, *, writer=None, on_log=None, loop=None, checkpoints=None,
           on_log(part[k], float(losses[k]), float(accuracies[k]))
       if int(out["nonfinite_step"]) >= 0:
         raise Diverged(int(out["nonfinite_step"]))
-      step = int(loop.step.numpy())
-      last = step == config.steps
+      at = int(loop.step.numpy())
+      last = at == config.steps
       interrupted = not last and should_stop is not None and should_stop()
-      if checkpoints is not None and step > 0 and (last or interrupted or (
-          checkpoint_every and step % checkpoint_every == 0)):
-        checkpoints.save(checkpoint_number=step)
+      # Also at step 0 when stopped there, so the printed --resume command always works.
+      if checkpoints is not None and (at > 0 or interrupted) and (last or interrupted or (
+          checkpoint_every and at % checkpoint_every == 0)):
+        _save(checkpoints, at)
       if interrupted:
         break
   finally:  # the last logging step's summaries, also when stopped (`_record` skips a NaN one)
     before = time.perf_counter()
     at = int(loop.step.numpy())
-    entry = tf.constant([int(loop.last_written.numpy()) != at, draws(at)])
     loop.train_chunk(tf.zeros([size], tf.int64), tf.constant(0), tf.zeros([size], tf.bool),
-                     entry, through)
+                     entry(at), through)
     train_seconds += time.perf_counter() - before
   if writer is not None:
     writer.flush()
