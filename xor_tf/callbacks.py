@@ -3,6 +3,7 @@
 import collections
 import functools
 import os
+import re
 import sys
 import types
 import warnings
@@ -164,7 +165,7 @@ class SummaryCallback(keras.callbacks.Callback):
       fn(*args)
     except Exception as e:  # pylint: disable=broad-except
       self._warn(f"{fn.__name__.strip('_')}", f"SummaryCallback: a summary was left out: "
-                 f"{type(e).__name__}: {e}")
+                 f"{_brief(e)}")
 
   def _warn(self, key, message):
     if key not in self._warned:
@@ -269,7 +270,7 @@ class SummaryCallback(keras.callbacks.Callback):
     except Exception as e:  # pylint: disable=broad-except
       self._disabled = True
       self._warn("write", f"SummaryCallback: nothing more is written in this fit: writing "
-                 f"step {step} failed: {type(e).__name__}: {e}")
+                 f"step {step} failed: {_brief(e)}")
       return
     if self.on_log:
       self.on_log(step, {t: float(v) for t, v in record.items() if v.shape.rank == 0})
@@ -280,7 +281,7 @@ class SummaryCallback(keras.callbacks.Callback):
     except Exception as e:  # pylint: disable=broad-except
       self._disabled = True
       self._warn("writer", f"SummaryCallback: nothing is written: logdir expects a directory "
-                 f"it can create; received {logdir!r} ({type(e).__name__}: {e})")
+                 f"it can create; received {logdir!r} ({_brief(e)})")
       return None
 
   def _write_validation(self, logs):
@@ -357,7 +358,7 @@ class _Observer:
       except Exception as e:  # pylint: disable=broad-except
         self.forward = None
         self.callback._warn("forward", "SummaryCallback: activations left out: the probe "  # pylint: disable=protected-access
-                            f"batch's forward pass failed: {type(e).__name__}: {e}")
+                            f"batch's forward pass failed: {_brief(e)}")
     tensors = {t: v for t, v in tensors.items() if v.shape.num_elements()}
     if tensors:
       record.update(summaries.histograms(tensors))
@@ -366,6 +367,12 @@ class _Observer:
         self.metadata[tag] = (summaries.scalar_metadata_for(_metric_description(tag))
                               if value.shape.rank == 0 else summaries.histogram_metadata_for())
     return record, self.metadata
+
+
+def _brief(error):
+  """An exception as one line: Keras' messages span lines and carry terminal colours."""
+  text = " ".join(re.sub(r"\x1b\[[0-9;]*m", "", str(error)).split())
+  return f"{type(error).__name__}: {text[:300]}{'...' if len(text) > 300 else ''}"
 
 
 def _metric_description(tag):
@@ -469,7 +476,7 @@ def first_batch(model, size):
     try:
       batch = _batch_of(source, local.get("epoch_iterator"))
     except Exception as e:  # pylint: disable=broad-except
-      why = f"reading the data failed: {type(e).__name__}: {e}"
+      why = f"reading the data failed: {_brief(e)}"
       continue
     if batch is not None:
       return tf.nest.map_structure(lambda v: tf.convert_to_tensor(np.asarray(v)[:size]), batch), None
@@ -533,7 +540,8 @@ def check_probe(inputs, probe):
     if value.shape.rank == len(shape) - 1 and shape[-1] == 1:
       value = value[..., None]
     received = f"{value.dtype.name} {tuple(value.shape)}"
-    expected = f"{spec.dtype} {tuple(shape)} for input {spec.name!r}"
+    name = "" if spec.name.startswith("keras_tensor") else f" for input {spec.name!r}"
+    expected = f"{spec.dtype} {tuple(shape)}{name}"
     fits = value.shape.rank == len(shape) and all(
         s is None or s == v for s, v in zip(shape[1:], value.shape[1:]))
     target = tf.as_dtype(spec.dtype)
@@ -583,8 +591,8 @@ def activation_function(model, probe, *, warn):
   def forward():
     calls = []
     for layer, flat in parts:
-      calls.extend(_walk_graph(layer, flat, f"{layer.name}/"))
-    return _name_activations(calls, outputs=False)
+      calls.extend(_nested_calls(layer, flat, ""))
+    return _name_activations(calls + [(None, None)], outputs=False)
   return forward
 
 
@@ -603,8 +611,8 @@ def _has_graph(layer):
 def _walk_graph(model, flat_inputs, prefix):
   """Runs `model`'s graph on flat_inputs; returns [(name, outputs)] for each layer call.
 
-  A nested functional or Sequential model is walked into (its layers named
-  '<prefix><model>/<layer>'), then recorded as a call of its own.
+  A nested functional or Sequential model is walked into (`_nested_calls`). The last pair is
+  (None, the model's outputs).
   """
   graph = model._functional if isinstance(model, keras.Sequential) else model  # pylint: disable=protected-access
   calls = []
@@ -613,60 +621,65 @@ def _walk_graph(model, flat_inputs, prefix):
     def call(*args, **kwargs):
       if isinstance(operation, keras.Model) and _has_graph(operation):
         inner = operation._functional if isinstance(operation, keras.Sequential) else operation  # pylint: disable=protected-access
-        outputs = _walk_graph(operation, inner._standardize_inputs(args[0]),  # pylint: disable=protected-access
-                              f"{prefix}{operation.name}/")
-        calls.extend(outputs[:-1])
-        outputs = outputs[-1][1]
-      else:
-        if getattr(operation, "_call_has_training_arg", False):
-          kwargs["training"] = False
-        outputs = operation(*args, **kwargs)
+        nested = _nested_calls(operation, inner._standardize_inputs(args[0]), prefix)  # pylint: disable=protected-access
+        calls.extend(nested)
+        return nested[-1][1]
+      if getattr(operation, "_call_has_training_arg", False):
+        kwargs["training"] = False
+      outputs = operation(*args, **kwargs)
       if isinstance(operation, keras.layers.Layer):
         calls.append((prefix + operation.name, outputs))
       return outputs
     return call
 
   result = graph._run_through_graph(flat_inputs, operation_fn=operation_fn)  # pylint: disable=protected-access
-  # The walk's own result last, as `call` above expects of a nested model.
-  calls.append((prefix.rstrip("/") or tags.OUTPUT, result))
+  calls.append((None, result))
   return calls
 
 
-def _name_activations(calls, *, outputs):
-  """{tag: tensor} from [(name, outputs)]: one tag per float tensor, each tensor once.
+def _nested_calls(model, flat_inputs, prefix):
+  """The calls of a nested model's layers, named '<prefix><model>/<layer>', then its own.
 
-  A tensor produced under several names (a nested model's output is its last layer's) keeps
-  the outermost name; a name used by k > 1 calls becomes name/call_0 ... call_<k-1>; the
-  model's output is 'output' when `outputs` (single-output models), else left out here
-  (each output is its layer's).
+  The nested model's output is its last layer's: written once, under the model's name.
+  """
+  *calls, (_, result) = _walk_graph(model, flat_inputs, f"{prefix}{model.name}/")
+  out = {id(t) for t in tf.nest.flatten(result)}
+  calls = [(n, v) for n, v in calls if not {id(t) for t in tf.nest.flatten(v)} <= out]
+  return calls + [(prefix + model.name, result)]
+
+
+def _name_activations(calls, *, outputs):
+  """{tag: tensor} from [(name, outputs)], the last pair being (None, the model's outputs).
+
+  One tag per float tensor; a name used by k > 1 calls (a shared layer) becomes
+  name/call_0 ... call_<k-1>; the call that produced a single-output model's output is
+  tagged 'output' when `outputs`.
   """
   *layer_calls, (_, result) = calls
-  named = {}  # id(tensor) -> [name, tensor]
+  entries = []
   for name, value in layer_calls:
     flat = [v for v in tf.nest.flatten(value) if tf.is_tensor(v) and v.dtype.is_floating]
-    for i, v in enumerate(flat):
-      entry_name = name if len(flat) == 1 else f"{name}/{i}"
-      if id(v) in named:
-        named[id(v)][0] = entry_name  # the outer call that returned it
-      else:
-        named[id(v)] = [entry_name, v]
-  final = tf.nest.flatten(result)
-  final = final[0] if outputs and len(final) == 1 and id(final[0]) in named else None
-  if final is not None:
-    del named[id(final)]
-  counts = collections.Counter(name for name, _ in named.values())
+    entries.extend((name if len(flat) == 1 else f"{name}/{i}", v) for i, v in enumerate(flat))
+  final = tf.nest.flatten(result) if outputs else []
+  last = None
+  if len(final) == 1:
+    last = max((i for i, (_, v) in enumerate(entries) if v is final[0]), default=None)
+  counts = collections.Counter(name for i, (name, _) in enumerate(entries) if i != last)
   seen = collections.Counter()
   record = {}
-  for name, value in named.values():
+  for i, (name, value) in enumerate(entries):
+    if i == last:
+      continue
     if counts[name] > 1:
-      name, seen[name] = f"{name}/call_{seen[name]}", seen[name] + 1
+      seen[name] += 1
+      name = f"{name}/call_{seen[name] - 1}"
     record[_unique(tags.activation(name), record)] = value
-  if final is not None:
+  if last is not None:
     output_tag = tags.activation(tags.OUTPUT)
     if output_tag in record:  # a layer named 'output' that is not the last keeps a new tag
       renamed = _unique(output_tag, record)
       record[renamed] = record.pop(output_tag)
-    record[output_tag] = final
+    record[output_tag] = entries[last][1]
   return record
 
 
