@@ -5,10 +5,10 @@ import numpy as np
 import tensorflow as tf
 
 
-def transfer(size=8):
+def transfer(size=8, filters=4):
   """The transfer-learning guide: a frozen pretrained base (with BatchNorm) inside a new model."""
   base_in = keras.Input((size, size, 3))
-  h = keras.layers.Conv2D(4, 3, activation="relu", name="conv")(base_in)
+  h = keras.layers.Conv2D(filters, 3, activation="relu", name="conv")(base_in)
   h = keras.layers.BatchNormalization(name="bn")(h)
   base = keras.Model(base_in, keras.layers.GlobalAveragePooling2D(name="pool")(h), name="base")
   base.trainable = False
@@ -97,15 +97,15 @@ def gan_data(n=16, size=8, batch=4, seed=0):
   return tf.data.Dataset.from_tensor_slices(images).batch(batch), images
 
 
-def multi_io(vocab=20, title_len=5, body_len=7, num_tags=3, departments=3, units=4):
+def multi_io(vocab=20, title_len=5, body_len=7, num_tags=3, departments=3, units=4, embed=4):
   """The functional API guide's ticket model: three inputs, two outputs, two LSTMs."""
   title = keras.Input((title_len,), name="title", dtype="int32")
   body = keras.Input((body_len,), name="body", dtype="int32")
   tags = keras.Input((num_tags,), name="tags")
   title_features = keras.layers.LSTM(units, name="title_lstm")(
-      keras.layers.Embedding(vocab, units, name="title_embed")(title))
+      keras.layers.Embedding(vocab, embed, name="title_embed")(title))
   body_features = keras.layers.LSTM(units, name="body_lstm")(
-      keras.layers.Embedding(vocab, units, name="body_embed")(body))
+      keras.layers.Embedding(vocab, embed, name="body_embed")(body))
   x = keras.layers.concatenate([title_features, body_features, tags], name="concat")
   priority = keras.layers.Dense(1, name="priority")(x)
   department = keras.layers.Dense(departments, name="department")(x)
@@ -129,10 +129,10 @@ def multi_io_data(n=32, vocab=20, title_len=5, body_len=7, num_tags=3, departmen
   return x, y
 
 
-def bilstm(vocab=50, units=4):
+def bilstm(vocab=50, units=4, embed=4):
   """bidirectional_lstm_imdb: integer token inputs of any length, two stacked BiLSTMs."""
   inputs = keras.Input((None,), dtype="int32", name="tokens")
-  x = keras.layers.Embedding(vocab, units, name="embed")(inputs)
+  x = keras.layers.Embedding(vocab, embed, name="embed")(inputs)
   x = keras.layers.Bidirectional(keras.layers.LSTM(units, return_sequences=True), name="bi1")(x)
   x = keras.layers.Bidirectional(keras.layers.LSTM(units), name="bi2")(x)
   model = keras.Model(inputs, keras.layers.Dense(1, activation="sigmoid", name="out")(x),

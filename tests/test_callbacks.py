@@ -206,3 +206,20 @@ def test_example_script_runs(tmp_path):
   (run_dir,) = tmp_path.iterdir()
   assert {"loss", "accuracy", "activations/output"} <= set(events.read(str(run_dir)))
   assert "epoch_loss" in events.read(str(run_dir / "train"))
+
+
+def test_example_script_rejects_a_logdir_below_a_file(tmp_path):
+  blocker = tmp_path / "file"
+  blocker.write_text("not a directory")
+  logdir = blocker / "run"
+  env = dict(os.environ, PYTHONPATH=REPO)
+  done = subprocess.run(
+      [sys.executable, os.path.join(REPO, "scripts", "keras_callback_example.py"),
+       f"--logdir={logdir}", "--epochs=1"],
+      capture_output=True, text=True, env=env, timeout=120, check=False)
+  assert done.returncode == 2
+  assert done.stderr.splitlines() == [
+      f"keras_callback_example: --logdir expects a directory (existing or to create); "
+      f"received {str(logdir)!r}, where {str(blocker)!r} is a file"]
+  assert done.stdout == "" and blocker.read_text() == "not a directory"
+  assert sorted(p.name for p in tmp_path.iterdir()) == ["file"]
