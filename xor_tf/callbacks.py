@@ -395,7 +395,7 @@ class _Observer:
       # and more); worth it when enough logs remain.
       if (self.compiled is None
           and self.seconds * self.callback._logs_left() > 3 * self.seconds + 0.5):  # pylint: disable=protected-access
-        self.compiled = tf.function(lambda: self._histograms(), autograph=False)  # pylint: disable=unnecessary-lambda
+        self.compiled = _traced_once(lambda: self._histograms())  # pylint: disable=unnecessary-lambda
     for tag, value in record.items():
       if tag not in self.metadata:
         self.metadata[tag] = (summaries.scalar_metadata_for(_metric_description(tag))
@@ -712,7 +712,7 @@ def _layer_call(layer):
   if not isinstance(layer, (keras.layers.RNN, keras.layers.Bidirectional)):
     return layer
   if layer not in _RNN_CALLS:
-    compiled = tf.function(lambda *args, **kwargs: layer(*args, **kwargs), autograph=False)
+    compiled = _traced_once(lambda *args, **kwargs: layer(*args, **kwargs))
 
     def call(*args, **kwargs):
       masked = any(getattr(a, "_keras_mask", None) is not None for a in tf.nest.flatten(args))
@@ -723,6 +723,17 @@ def _layer_call(layer):
 
 
 _RNN_CALLS = weakref.WeakKeyDictionary()
+
+
+def _traced_once(fn):
+  """tf.function(fn) for one layer or one callback, traced once.
+
+  TensorFlow's warning about frequent retracing counts every function made from the same
+  line as one: a model of five LSTMs would set it off. It is turned off by a private flag.
+  """
+  compiled = tf.function(fn, autograph=False)
+  compiled._omit_frequent_tracing_warning = True  # pylint: disable=protected-access
+  return compiled
 
 
 def _nested_calls(model, flat_inputs, prefix):
