@@ -38,11 +38,30 @@ def build_model():
   return keras.Model(inputs, outputs)
 
 
+def bad_arguments(args):
+  """What is wrong with the arguments, as 'expected ...; received ...', or None."""
+  if args.epochs < 1:
+    return f"--epochs expects an integer >= 1; received {args.epochs}"
+  path = os.path.abspath(args.logdir)
+  while not os.path.exists(path) and os.path.dirname(path) != path:
+    path = os.path.dirname(path)
+  if not os.path.isdir(path):
+    return (f"--logdir expects a directory (existing or to create); received {args.logdir!r}, "
+            f"where {path!r} is a file")
+  if not os.access(path, os.W_OK):
+    return f"--logdir expects a directory it can write; received {args.logdir!r}"
+  return None
+
+
 def main():
   parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
   parser.add_argument("--logdir", default="logs", help="directory that holds run directories")
   parser.add_argument("--epochs", type=int, default=40, help="passes over the 256 points")
   args = parser.parse_args()
+  problem = bad_arguments(args)
+  if problem:
+    print(f"keras_callback_example: {problem}", file=sys.stderr)
+    sys.exit(2)
 
   keras.utils.set_random_seed(0)
   x, y = noisy_xor(256, noise=0.15, seed=0)
@@ -51,11 +70,15 @@ def main():
                 metrics=["accuracy"])
 
   run_dir = os.path.join(args.logdir, datetime.datetime.now().strftime("keras_example-%Y%m%d-%H%M%S"))
-  model.fit(x, y, batch_size=32, epochs=args.epochs, verbose=0, callbacks=[
-      # Ours writes run_dir/events.*: loss, accuracy, weight and activation histograms
-      # every 20 optimizer steps, activations on the four clean XOR corners.
+  model.fit(x, y, batch_size=32, epochs=args.epochs, validation_split=0.25, verbose=0,
+            callbacks=[
+      # Ours writes run_dir/events.*: loss, accuracy, weight and activation histograms at
+      # step 0 and every 20 steps, or at each epoch end when an epoch is shorter (here: 6
+      # steps); activations on the first 16 training points; validation loss and accuracy
+      # into run_dir/validation.
       SummaryCallback(run_dir, log_every=20),
-      # Keras' own writes per-epoch scalars into run_dir/train; the two do not collide.
+      # Keras' own writes per-epoch scalars into run_dir/train and run_dir/validation, under
+      # other tags (epoch_loss, ...): the two do not collide.
       keras.callbacks.TensorBoard(run_dir, histogram_freq=0),
   ])
 

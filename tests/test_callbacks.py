@@ -15,16 +15,9 @@ from xor_tf import config as config_lib
 from xor_tf import data
 from xor_tf import events
 from xor_tf import fit
+from xor_tf import models
 from xor_tf import summaries
 from xor_tf import training
-
-# The train step's tags for the Keras model, plus the logits layer: the callback logs every
-# layer's output, and the train step treats the last Dense layer's output as logits, not an
-# activation.
-KERAS_TAGS = {"loss", "accuracy",
-              *(f"weights/layer{i}/{v}" for i in range(1, 5) for v in ("kernel", "bias")),
-              *(f"activations/layer{i}" for i in range(1, 5)), "activations/output"}
-
 
 def event_files(directory):
   return tf.io.gfile.glob(os.path.join(str(directory), "events.out.tfevents.*"))
@@ -53,18 +46,27 @@ def fit_xor(model, callback_list, *, epochs):
             callbacks=callback_list)
 
 
-def test_fit_trainer_writes_the_train_steps_tags(tmp_path):
-  config = config_lib.Config(arch="keras", steps=250, log_every=100)
+def test_fit_trainer_writes_the_step_trainers_record(tmp_path):
+  # xor_tf's own model is written by summaries.observe, the step trainer's record: the same
+  # tags, and at the same steps the same loss as the step trainer, which makes the same updates.
+  config = config_lib.Config(arch="keras", steps=25, log_every=10, optimizer="adam",
+                             learning_rate=0.1)
   writer = tf.summary.create_file_writer(str(tmp_path))
   result = fit.train_with_fit(config, writer=writer)
   writer.close()
   written = events.read(str(tmp_path))
-  assert set(written) == KERAS_TAGS
+  net = models.build(config)
+  observed = summaries.observe(net.apply, net.params, tf.constant(data.INPUTS),
+                               tf.constant(data.LABELS), lambda lg, y: lg)
+  assert set(written) == set(observed)
   for tag, entries in written.items():
-    assert [step for step, _ in entries] == [100, 200, 250], tag
-  assert result.history["step"] == [100, 200, 250] and result.step == 250
+    assert [step for step, _ in entries] == [0, 10, 20, 25], tag
+  assert result.history["step"] == [0, 10, 20, 25] and result.step == 25
+  reference = training.train(config).history
+  assert reference["step"] == [0, 10, 20, 25]
+  assert [float(v) for _, v in written["loss"]] == pytest.approx(reference["loss"], rel=1e-4)
   assert [float(v) for _, v in written["loss"]] == pytest.approx(result.history["loss"])
-  assert dict(written["activations/output"])[250][:, 2].sum() == 4  # the four XOR inputs
+  assert dict(written["activations/output"])[25][:, 2].sum() == 4  # the four XOR inputs
   assert len(event_files(tmp_path)) == 1
 
 
@@ -74,15 +76,16 @@ def test_user_model_same_shaped_layers_and_several_fits(tmp_path):
   first, second = model.layers[1], model.layers[2]
   assert first.name != second.name and first.kernel.shape == second.kernel.shape
   callback = callbacks.SummaryCallback(tmp_path, log_every=3)
-  fit_xor(model, [callback], epochs=5)  # steps 1..10: logs at 3, 6, 9 and the last, 10
+  # Epochs of 2 steps, shorter than log_every: a log at step 0 and at each epoch end.
+  fit_xor(model, [callback], epochs=5)
   assert len(event_files(tmp_path)) == 1
-  fit_xor(model, [callback], epochs=2)  # steps 11..14 continue the count: 12, and 14 at the end
+  fit_xor(model, [callback], epochs=2)  # steps 11..14 continue the count
   written = events.read(str(tmp_path))
   assert set(written) == user_tags(model)
   for tag, entries in written.items():
-    assert [step for step, _ in entries] == [3, 6, 9, 10, 12, 14], tag
+    expected = [0, 2, 4, 6, 8, 10, 12, 14] if "/" in tag else [2, 4, 6, 8, 10, 12, 14]
+    assert [step for step, _ in entries] == expected, tag
   assert callback.step == 14
-  assert callback._observe.experimental_get_tracing_count() == 1  # pylint: disable=protected-access
   assert len(event_files(tmp_path)) == 2  # the writer is closed at the end of each fit
   # Each same-shaped layer's histogram is its own kernel's, not the other's.
   for layer in (first, second):
@@ -95,10 +98,10 @@ def test_beside_keras_tensorboard_callback(tmp_path):
   model = user_model()
   # Keras' callback first: its record_if(step % 5 == 0) is in force when ours writes.
   keras_tb = keras.callbacks.TensorBoard(str(tmp_path), update_freq=5, histogram_freq=1)
-  fit_xor(model, [keras_tb, callbacks.SummaryCallback(tmp_path, log_every=4)], epochs=5)
+  fit_xor(model, [keras_tb, callbacks.SummaryCallback(tmp_path, log_every=2)], epochs=5)
   ours = events.read(str(tmp_path))
   assert set(ours) == user_tags(model)
-  assert [step for step, _ in ours["loss"]] == [4, 8, 10]
+  assert [step for step, _ in ours["loss"]] == [2, 4, 6, 8, 10]
   theirs = events.read(str(tmp_path / "train"))
   assert "epoch_loss" in theirs
   assert not set(theirs) & set(ours)
@@ -133,7 +136,8 @@ def test_layers_that_cannot_be_probed_are_skipped(tmp_path):
       *(f"weights/{n}/{v}" for n in names for v in ("kernel", "bias"))}
   # A probe the model cannot take: activations skipped with a warning, the rest written.
   model = user_model()
-  with pytest.warns(UserWarning, match="skipping activations"):
+  with pytest.warns(UserWarning, match=r"activations left out: the probe batch does not fit "
+                    r"the model's inputs: expected float32 \(None, 2\); received float32 \(4, 3\)"):
     fit_xor(model, [callbacks.SummaryCallback(tmp_path / "bad", log_every=2,
                                               probe=np.zeros((4, 3), np.float32))], epochs=1)
   assert {t for t in events.read(str(tmp_path / "bad")) if t.startswith("activations/")} == set()
@@ -142,15 +146,21 @@ def test_layers_that_cannot_be_probed_are_skipped(tmp_path):
 def test_nested_layers_and_a_layer_named_output_get_unique_tags():
   inputs = keras.Input((2,))
   h = keras.layers.Dense(3, name="output")(inputs)  # not the model's output
-  h = keras.Sequential([keras.layers.Dense(3), keras.layers.Dense(3)], name="block")(h)
+  block = keras.Sequential([keras.layers.Dense(3), keras.layers.Dense(3)], name="block")
+  h = block(h)
   model = keras.Model(inputs, keras.layers.Dense(1, name="last")(h))
-  inner = [layer.name for layer in model.layers[2].layers]
+  inner = [layer.name for layer in block.layers]
   assert set(callbacks.named_weights(model)) == {
       *(f"weights/{n}/{v}" for n in ("output", "last", *(f"block/{d}" for d in inner))
         for v in ("kernel", "bias"))}
-  forward, names = callbacks.probe_model(model)
-  assert set(names) == {"activations/output_1", "activations/block", "activations/output"}
-  assert forward.outputs[names.index("activations/output")] is model.outputs[0]
+  forward = callbacks.activation_function(model, data.INPUTS, warn=None)
+  record = forward()
+  # The block's last layer's output is the block's: written once, under the block's name.
+  assert set(record) == {"activations/output_1", f"activations/block/{inner[0]}",
+                         "activations/block", "activations/output"}
+  np.testing.assert_allclose(record["activations/block"], block(model.layers[1](data.INPUTS)),
+                             rtol=1e-6)
+  np.testing.assert_allclose(record["activations/output"], model(data.INPUTS), rtol=1e-6)
 
 
 @pytest.mark.parametrize("kwargs, received", [
@@ -196,3 +206,20 @@ def test_example_script_runs(tmp_path):
   (run_dir,) = tmp_path.iterdir()
   assert {"loss", "accuracy", "activations/output"} <= set(events.read(str(run_dir)))
   assert "epoch_loss" in events.read(str(run_dir / "train"))
+
+
+def test_example_script_rejects_a_logdir_below_a_file(tmp_path):
+  blocker = tmp_path / "file"
+  blocker.write_text("not a directory")
+  logdir = blocker / "run"
+  env = dict(os.environ, PYTHONPATH=REPO)
+  done = subprocess.run(
+      [sys.executable, os.path.join(REPO, "scripts", "keras_callback_example.py"),
+       f"--logdir={logdir}", "--epochs=1"],
+      capture_output=True, text=True, env=env, timeout=120, check=False)
+  assert done.returncode == 2
+  assert done.stderr.splitlines() == [
+      f"keras_callback_example: --logdir expects a directory (existing or to create); "
+      f"received {str(logdir)!r}, where {str(blocker)!r} is a file"]
+  assert done.stdout == "" and blocker.read_text() == "not a directory"
+  assert sorted(p.name for p in tmp_path.iterdir()) == ["file"]

@@ -1,48 +1,90 @@
-"""A Keras callback that writes the train step's TensorBoard summaries from any `model.fit`."""
+"""A Keras callback that writes TensorBoard summaries from any `model.fit`, never stopping it."""
 
 import collections
+import functools
+import math
 import os
+import re
+import sys
+import time
+import types
 import warnings
+import weakref
 
 import keras
+import numpy as np
 import tensorflow as tf
 
 from xor_tf import data
+from xor_tf import losses
+from xor_tf import models
 from xor_tf import summaries
 from xor_tf import tags
 
 # Keras names the accuracy in its logs after how it was asked for ('accuracy', 'acc') or
-# after the metric's class ('binary_accuracy', ...); all are the train step's one accuracy.
+# after the metric's class ('binary_accuracy', ...); the first present is written as 'accuracy'.
 ACCURACY_KEYS = ("accuracy", "acc", "binary_accuracy", "categorical_accuracy",
                  "sparse_categorical_accuracy")
+PROBE_SIZE = 16  # examples of the first training batch whose activations are written
+ACTIVATION_VALUES = 2**18  # at most this many activation values a log: fewer probe examples
+XOR_MODEL_NAME = "xor_keras"  # models.KerasNetwork's Sequential
+VALIDATION = "validation"  # the subdirectory (or tag prefix) of validation metrics
 
 
 class SummaryCallback(keras.callbacks.Callback):
-  """Writes loss, accuracy and weight and activation histograms every `log_every` optimizer steps.
+  """Writes every metric and weight and activation histograms of a `model.fit` to TensorBoard.
 
-  The tags are the train step's (`xor_tf.tags`): `loss` and `accuracy` from the logs Keras
-  passes to `on_train_batch_end`, `weights/<layer>/<variable>` for every weight of every
-  layer, `activations/<layer>` for every layer's output on the probe batch, and
-  `activations/output` for the model's output. Layers without weights get no weight
-  histograms; layers whose output cannot be probed (input layers, layers called more than
-  once, every layer of a subclassed model) get no activation histogram; if the model cannot
-  take the probe batch, all activations are skipped with a warning.
+  What is written, at each logging step:
 
-  Steps are optimizer steps, counted by the callback from the optimizer's own count, so they
-  increase across several `fit` calls. A log is written at the first batch end at or after
-  each multiple of `log_every`, and at the last step when training ends; not at step 0,
-  before Keras has reported a loss. Keras calls batch
-  callbacks once per `steps_per_execution` steps, so logs land on multiples of `log_every`
-  when `steps_per_execution` divides it. Keras' loss and accuracy at a batch end are its
-  running means since the start of the epoch.
+  - every metric in Keras' logs as a scalar under its own name (`loss`, `mae`,
+    `priority_loss`, `d_loss`, ...; the first accuracy key, e.g. `binary_accuracy`, as
+    `accuracy`): Keras' running means since the start of the epoch. Validation metrics
+    (`val_*` at each epoch end) are written under the same names (without `val_`) into
+    `<logdir>/validation`, as keras.callbacks.TensorBoard keeps them apart; with `writer=`,
+    under `validation/<name>` tags.
+  - `weights/<layer>/<variable>` for every float weight (batch-norm statistics included) of
+    every layer; a nested model's layers as `weights/<model>/<layer>/<variable>`, sublayers
+    of other layers (an LSTM's cell, a Bidirectional's halves) by their path below it.
+  - `activations/<layer>` for the output of every layer call on the probe batch: a nested
+    functional or Sequential model's layers as `activations/<model>/<layer>`, the nested
+    model's own output as `activations/<model>`, a layer called k > 1 times as
+    `activations/<layer>/call_0` ... `call_<k-1>`, the model's output (single-output models)
+    as `activations/output`. A subclassed model has no graph of layers: its output alone,
+    or, when it has no `call` of its own (a GAN holding a generator and a discriminator),
+    the activations of each nested model that takes the probe batch.
+
+  The probe batch is, by default, the first `PROBE_SIZE` examples of the first `fit`'s
+  training data (arrays: their first rows; a tf.data.Dataset, PyDataset or generator: its
+  first batch; else the validation data), kept for every later log so that histograms
+  compare across steps; for xor_tf's own Keras model, the four XOR inputs. It is checked
+  against the model's input spec (structure, rank, known dimensions, and dtype: integer
+  inputs take no floats) before use. When its activations hold more than
+  `ACTIVATION_VALUES` values (a conv net's feature maps), fewer of its examples are used.
+
+  xor_tf's own model (`models.KerasNetwork`, named 'xor_keras') is written by
+  `summaries.observe`, the step trainer's record, on the four XOR points: `loss` and
+  `accuracy` at the step's weights, its weights and activations, with the step trainer's tags.
+
+  Steps are real training steps: the number of train steps that updated the model, counted
+  from Keras' batch indices and checked against every optimizer the model holds
+  (`model.optimizer` and any other, such as a GAN's two), so an epoch end on data of
+  unknown length, an execution cut short, or an optimizer that never steps does not move
+  them. They continue across `fit` calls. Logs are written before the first step (step 0
+  or where the first fit starts: weights and activations, and for xor_tf's model its loss and
+  accuracy; Keras has no metric yet), at the first batch end at or after each multiple of
+  `log_every`, at every epoch end when an epoch is shorter than `log_every`, and at the last
+  step. With `steps_per_execution`, batch ends come once per execution.
+
+  Whatever the callback cannot do costs that summary only: one warning says what was left
+  out and why, and the fit goes on.
 
   Example:
 
-    model.fit(x, y, epochs=100, callbacks=[SummaryCallback("logs/run1", log_every=50)])
+    model.fit(x, y, epochs=10, callbacks=[SummaryCallback("logs/run1", log_every=50)])
   """
 
   def __init__(self, logdir=None, *, writer=None, log_every=100, probe=None, on_log=None):
-    """Stores the settings; nothing is created or written until the first logging step.
+    """Stores the settings; nothing is created or written until the first log.
 
     Args:
       logdir: directory for this callback's event file, created at the first log. Give it
@@ -50,11 +92,12 @@ class SummaryCallback(keras.callbacks.Callback):
         into train/ and validation/ below it).
       writer: instead of logdir, a tf.summary writer; it is flushed at train end but left
         open, since its owner closes it.
-      log_every: logging interval in optimizer steps, an integer > 0.
-      probe: the inputs whose activations are logged, in the structure the model takes;
-        default: the four XOR inputs.
-      on_log: called as on_log(step, scalars) after each log, where scalars maps
-        tags.LOSS and tags.ACCURACY to floats (those present in Keras' logs).
+      log_every: logging interval in training steps, an integer > 0.
+      probe: the inputs whose activations are written, in the structure the model takes;
+        default: a sample of the first training batch (the four XOR inputs for xor_tf's own
+        model).
+      on_log: called as on_log(step, scalars) after each log, where scalars maps each
+        scalar tag written (tags.LOSS, tags.ACCURACY, other metrics) to a float.
 
     Raises:
       ValueError: if both or neither of logdir and writer are given, if log_every is not a
@@ -68,7 +111,7 @@ class SummaryCallback(keras.callbacks.Callback):
       raise ValueError(f"logdir expects a directory path; received {logdir!r}.")
     if isinstance(log_every, bool) or not isinstance(log_every, int) or log_every <= 0:
       raise ValueError(
-          f"log_every expects an integer > 0 (optimizer steps); received {log_every!r}.")
+          f"log_every expects an integer > 0 (training steps); received {log_every!r}.")
     if on_log is not None and not callable(on_log):
       raise ValueError(f"on_log expects a callable or None; received {on_log!r}.")
     if keras.backend.backend() != "tensorflow":
@@ -76,127 +119,678 @@ class SummaryCallback(keras.callbacks.Callback):
                        f"Keras backend; received backend {keras.backend.backend()!r}.")
     self.logdir = None if logdir is None else os.fspath(logdir)
     self.log_every = log_every
-    self.probe = data.INPUTS if probe is None else probe
+    self.probe = probe
     self.on_log = on_log
     self._writer = writer
     self._owns_writer = writer is None
-    self._step = None  # optimizer steps, from the optimizer's count when first trained
-    self._logged_step = None  # the last step written (or the start: nothing to write there)
-    self._iterations = 0  # the optimizer's count at the last batch end
+    self._validation_writer = None
+    self._step = None  # training steps, from the optimizers' count when first trained
+    self._logged_step = None  # the last step written
+    self._start = None  # the first fit's first step, until its state is written
+    self._counts = {}  # id(optimizer) -> (optimizer, its iteration count at the last look)
+    self._optimizers_step = False  # whether any optimizer has been seen to step
+    self._batch_begin = 0
+    self._epoch_start = 0
+    self._fit_start = 0  # the step this fit started at
+    self._epoch_steps = None  # steps per epoch of this fit, when Keras or an epoch end tells
     self._last_logs = {}
+    self._probe = None  # the sample of the first training batch, when probe is None
+    self._observer = None
     self._observed_model = None
-    self._observe = None
-    self._metadata = {}
+    self._warned = set()
+    self._disabled = False  # writing failed: the rest of this fit writes nothing
 
   @property
   def step(self):
-    """Optimizer steps trained so far, or None before the first `fit`."""
+    """Training steps so far, or None before the first `fit`."""
     return self._step
 
+  # --- Keras' hooks: each is guarded, so that nothing raised here stops the fit. ---
+
   def on_train_begin(self, logs=None):
-    # Re-read at every fit: a recompiled model brings a new optimizer that counts from 0.
-    self._iterations = self._optimizer_iterations()
-    if self._step is None:
-      self._step = self._logged_step = self._iterations
+    self._guard(self._train_begin)
+
+  def on_epoch_begin(self, epoch, logs=None):
+    self._epoch_start = self._step or 0
+
+  def on_train_batch_begin(self, batch, logs=None):
+    self._batch_begin = batch
+    if self._start is not None and self._step == self._start:
+      self._guard(self._log_start)
 
   def on_train_batch_end(self, batch, logs=None):
-    now = self._optimizer_iterations()
-    # The optimizer's count, not `batch`: an execution of several steps, or a last execution
-    # cut short by the end of the data, still counts exactly the updates that happened.
-    self._step += now - self._iterations if now >= self._iterations else now
-    self._iterations = now
-    self._last_logs = dict(logs or {})
-    if self._step >= (self._logged_step // self.log_every + 1) * self.log_every:
-      self._log(self._step, self._last_logs)
+    self._guard(self._batch_end, batch, logs)
+
+  def on_epoch_end(self, epoch, logs=None):
+    self._guard(self._epoch_end, logs)
 
   def on_train_end(self, logs=None):
-    if self._step is not None and self._step > self._logged_step:
-      self._log(self._step, self._last_logs)
-    if self._writer is not None:
-      self._writer.flush()
-      if self._owns_writer:
-        self._writer.close()
-        self._writer = None  # a later fit opens a new event file in the same directory
+    self._guard(self._train_end)
 
-  def _optimizer_iterations(self):
-    return int(self.model.optimizer.iterations.numpy())
-
-  def _log(self, step, logs):
-    scalars = scalars_from_logs(logs)
-    if self._observed_model is not self.model:
-      self._observe = self._build_observe()
-      self._observed_model = self.model
-    record = {tag: tf.constant(value, tf.float32) for tag, value in scalars.items()}
-    record.update(self._observe())
-    for tag, value in record.items():
-      if tag not in self._metadata:
-        self._metadata[tag] = summaries.metadata_for(tag, value)
-    if self._writer is None:
-      self._writer = tf.summary.create_file_writer(self.logdir)
-    # record_if(True): keras.callbacks.TensorBoard leaves a record_if of its own in force
-    # between its batches, which would otherwise silence these writes.
-    with self._writer.as_default(), tf.summary.record_if(True):
-      summaries.write(record, tf.constant(step, tf.int64), self._metadata)
-    self._logged_step = step
-    if self.on_log:
-      self.on_log(step, scalars)
-
-  def _build_observe(self):
-    """The compiled function that returns every weight and activation histogram of the model."""
-    model = self.model
-    weights = named_weights(model)
-    forward, names = probe_model(model)
-    if forward is None:  # no graph of layers (a subclassed model): its output alone
-      forward, names = model, [tags.activation(tags.OUTPUT)]
-    probe = tf.nest.map_structure(tf.convert_to_tensor, self.probe)
+  def _guard(self, fn, *args):
     try:
-      outputs = tf.nest.flatten(forward(probe, training=False))
-      if len(outputs) != len(names):
-        raise ValueError(f"expected {len(names)} output tensor(s), received {len(outputs)}")
+      fn(*args)
     except Exception as e:  # pylint: disable=broad-except
-      # A probe the model cannot take costs the activations, never the training run.
-      warnings.warn(f"SummaryCallback: skipping activations, the model cannot take the probe "
-                    f"batch: {type(e).__name__}: {e}", stacklevel=2)
-      forward = None
+      self._warn(f"{fn.__name__.strip('_')}", f"SummaryCallback: a summary was left out: "
+                 f"{_brief(e)}")
 
-    @tf.function(autograph=False)
-    def observe():
-      record = {tag: summaries.histogram_buckets(v.value) for tag, v in weights.items()}
-      if forward is not None:
-        outputs = forward(probe, training=False)
-        for tag, value in zip(names, tf.nest.flatten(outputs)):
-          record[tag] = summaries.histogram_buckets(value)
-      return record
+  def _warn(self, key, message):
+    if key not in self._warned:
+      self._warned.add(key)
+      warnings.warn(message, stacklevel=3)
 
-    return observe
+  def _train_begin(self):
+    self._fit_start = self._step or 0
+    self._disabled = False  # a writer that failed in an earlier fit is tried again
+    self._counts = {id(o): (o, _iterations(o)) for o in optimizers_of(self.model)}
+    steps = (self.params or {}).get("steps")  # per epoch, when Keras knows
+    self._epoch_steps = steps if isinstance(steps, int) and steps > 0 else None
+    if self._step is not None:
+      return
+    # The first fit: the count starts where the optimizers are (a model trained before).
+    self._step = max((c for _, c in self._counts.values()), default=0)
+    self._logged_step = self._start = self._fit_start = self._step
+    if self.probe is None and not is_xor_model(self.model):
+      self._probe, why = first_batch(self.model, PROBE_SIZE)
+      if self._probe is None:
+        self._warn("noprobe", "SummaryCallback: activations left out: no probe batch: "
+                   f"{why}; give SummaryCallback(probe=...) inputs the model takes")
+
+  def _log_start(self):
+    """The state before the first step: at the first batch begin, so a fit of no steps
+    writes nothing."""
+    self._start = None
+    if not self.model.weights or not all(layer.built for layer in self.model.layers):
+      self._warn("unbuilt", f"SummaryCallback: step {self._step} left out: the model's layers "
+                 "are built by its first train step (give it a keras.Input to have the "
+                 "untrained state written).")
+      return
+    self._log({})
+
+  def _batch_end(self, batch, logs):
+    self._step += self._steps_taken(batch)
+    self._last_logs = dict(logs or {})
+    short_epochs = self._epoch_steps is not None and self._epoch_steps < self.log_every
+    if not short_epochs and self._step >= (self._logged_step // self.log_every + 1) * self.log_every:
+      self._log(self._last_logs)
+
+  def _epoch_end(self, logs):
+    logs = dict(logs or {})
+    steps = self._step - self._epoch_start
+    if self._epoch_steps is None and steps > 0:
+      self._epoch_steps = steps
+    train = {k: v for k, v in logs.items() if not k.startswith("val_")}
+    if steps < self.log_every and self._step > self._logged_step:
+      self._log(train or self._last_logs)
+    validation = {k[len("val_"):]: v for k, v in logs.items() if k.startswith("val_")}
+    if validation:
+      self._write_validation(validation)
+
+  def _train_end(self):
+    if self._step is not None and self._step > self._logged_step:
+      self._log(self._last_logs)
+    for writer in (self._writer, self._validation_writer):
+      if writer is not None:
+        writer.flush()
+    if self._owns_writer:
+      for writer in (self._writer, self._validation_writer):
+        if writer is not None:
+          writer.close()
+      # A later fit opens new event files in the same directories.
+      self._writer = self._validation_writer = None
+
+  def _logs_left(self):
+    """How many more logs this fit will write after the current one, as far as Keras'
+    params tell (else many)."""
+    params = self.params or {}
+    epochs, steps = params.get("epochs"), params.get("steps") or self._epoch_steps
+    if not epochs or not steps:
+      return 100
+    left = epochs * steps - (self._step - self._fit_start)
+    every = steps if steps < self.log_every else self.log_every
+    return max(0, left) // every
+
+  def _steps_taken(self, batch):
+    """Train steps run by the execution that just ended.
+
+    Keras' batch indices count the steps it asked for: an execution cut short by the end of
+    the data asked for more. The optimizers count the updates made, but Keras adds one at an
+    epoch end that finds no data, and a GAN's optimizers are not `model.optimizer`. So: the
+    fewer of the two, when some optimizer steps at all.
+    """
+    asked = max(1, batch - self._batch_begin + 1)
+    stepped = 0
+    for key, (optimizer, before) in list(self._counts.items()):
+      now = _iterations(optimizer)
+      stepped = max(stepped, now - before if now >= before else now)
+      self._counts[key] = (optimizer, now)
+    self._optimizers_step = self._optimizers_step or stepped > 0
+    return min(asked, stepped) if self._optimizers_step else asked
+
+  # --- What a log writes. ---
+
+  def _log(self, logs):
+    step = self._step
+    self._logged_step = step
+    if self._disabled:
+      return
+    if self._observed_model is not self.model:  # a new model after a recompile or swap
+      self._observer = self._make_observer()
+    record = self._observer(logs)
+    metadata = self._observer.metadata
+    if self._writer is None:
+      self._writer = self._create_writer(self.logdir)
+      if self._writer is None:
+        return
+    try:
+      # record_if(True): keras.callbacks.TensorBoard leaves a record_if of its own in force
+      # between its batches, which would otherwise silence these writes.
+      with self._writer.as_default(), tf.summary.record_if(True):
+        summaries.write(record, tf.constant(step, tf.int64), metadata)
+    except Exception as e:  # pylint: disable=broad-except
+      self._disabled = True
+      self._warn("write", f"SummaryCallback: nothing more is written in this fit: writing "
+                 f"step {step} failed: {_brief(e)}")
+      return
+    if self.on_log:
+      self.on_log(step, {t: float(v) for t, v in record.items() if v.shape.rank == 0})
+
+  def _create_writer(self, logdir):
+    try:
+      return tf.summary.create_file_writer(logdir)
+    except Exception as e:  # pylint: disable=broad-except
+      self._disabled = True
+      self._warn("writer", f"SummaryCallback: nothing is written: logdir expects a directory "
+                 f"it can create; received {logdir!r} ({_brief(e)})")
+      return None
+
+  def _write_validation(self, logs):
+    scalars = self._scalars(logs)
+    if self._disabled or not scalars:
+      return
+    if self.logdir is not None:
+      if self._validation_writer is None:
+        self._validation_writer = self._create_writer(os.path.join(self.logdir, VALIDATION))
+      writer = self._validation_writer
+    else:
+      writer = self._writer
+      scalars = {f"{VALIDATION}/{t}": v for t, v in scalars.items()}
+    if writer is None:
+      return
+    with writer.as_default(), tf.summary.record_if(True):
+      for tag, value in scalars.items():
+        tf.summary.write(tag, tf.constant(value, tf.float32), step=self._step,
+                         metadata=summaries.scalar_metadata_for(_metric_description(tag)))
+
+  def _scalars(self, logs):
+    scalars = scalars_from_logs(logs)
+    skipped = sorted(set(logs) - set(_scalar_keys(logs)))
+    if skipped:
+      self._warn(("nonscalar", *skipped), f"SummaryCallback: metrics {skipped} left out: "
+                 "expected scalars; received values of other shapes")
+    return scalars
+
+  def _make_observer(self):
+    """What computes a log's record: called with Keras' logs, returns {tag: tensor}, and
+    keeps each tag's SummaryMetadata in its `metadata`."""
+    model = self.model
+    self._observed_model = model
+    if self.probe is None and is_xor_model(model):
+      return _XorObserver(model)
+    return _Observer(self, model, self._probe if self.probe is None else self.probe)
+
+
+class _XorObserver:
+  """xor_tf's own model: the step trainer's record (`summaries.observe`) on the XOR points."""
+
+  def __init__(self, model):
+    self.apply, self.params = xor_network(model)
+    kind = "mse" if isinstance(model.loss, keras.losses.MeanSquaredError) else "bce"
+    self.loss_fn = lambda logits, y: losses.compute_loss(logits, y, kind)
+    self.x, self.y = tf.constant(data.INPUTS), tf.constant(data.LABELS)
+    self.metadata = {}
+
+  def __call__(self, logs):
+    record = summaries.observe(self.apply, self.params, self.x, self.y, self.loss_fn)
+    for tag, value in record.items():
+      if tag not in self.metadata:
+        self.metadata[tag] = summaries.metadata_for(tag, value)
+    return record
+
+
+class _Observer:
+  """Any other model: Keras' metrics, and histograms of its weights and of its activations.
+
+  The first log runs eagerly, which costs no tracing. If the logs left in the fit would cost
+  more eagerly than tracing them (an RNN's steps run one by one in Python when eager), later
+  logs run as one traced tf.function, which then costs a few milliseconds.
+  """
+
+  def __init__(self, callback, model, probe):
+    self.callback = callback
+    self.model = model
+    self.weights = named_weights(model)
+    self.probe = probe
+    self.forward = None
+    if probe is not None:
+      self.forward = activation_function(model, probe, warn=callback._warn)  # pylint: disable=protected-access
+    self.compiled = None
+    self.seconds = math.inf  # the fastest eager log so far
+    self.metadata = {}
+
+  def __call__(self, logs):
+    record = {tag: tf.constant(v, tf.float32)
+              for tag, v in self.callback._scalars(logs).items()}  # pylint: disable=protected-access
+    if self.compiled is not None:
+      try:
+        record.update(self.compiled())
+      except Exception:  # pylint: disable=broad-except
+        self.compiled = False  # some layer cannot be traced here: eager from now on
+        record.update(self._histograms())
+    else:
+      start = time.perf_counter()
+      record.update(self._histograms())
+      self.seconds = min(self.seconds, time.perf_counter() - start)
+      # Tracing costs a few eager logs (measured: 1.5 for BiLSTMs, 4 for conv nets, 0.3 s
+      # and more); worth it when enough logs remain.
+      if (self.compiled is None
+          and self.seconds * self.callback._logs_left() > 3 * self.seconds + 0.5):  # pylint: disable=protected-access
+        self.compiled = _traced_once(lambda: self._histograms())  # pylint: disable=unnecessary-lambda
+    for tag, value in record.items():
+      if tag not in self.metadata:
+        self.metadata[tag] = (summaries.scalar_metadata_for(_metric_description(tag))
+                              if value.shape.rank == 0 else summaries.histogram_metadata_for())
+    return record
+
+  def _histograms(self):
+    tensors = {tag: v.value for tag, v in self.weights.items()}
+    if self.forward is not None:
+      try:
+        activations = self.forward()
+      except Exception as e:  # pylint: disable=broad-except
+        self.forward = None
+        self.callback._warn("forward", "SummaryCallback: activations left out: the probe "  # pylint: disable=protected-access
+                            f"batch's forward pass failed: {_brief(e)}")
+      else:
+        if self._shrink_probe(activations):
+          activations = self.forward()
+        tensors.update(activations)
+    tensors = {t: v for t, v in tensors.items() if v.shape.num_elements()}
+    return summaries.histograms(tensors) if tensors else {}
+
+  def _shrink_probe(self, activations):
+    """Fewer probe examples when their activations exceed ACTIVATION_VALUES (a conv net's).
+
+    The histograms cost time in proportion to their values; a sample of 1 image's feature
+    maps still holds hundreds of thousands.
+    """
+    total = sum(v.shape.num_elements() for v in activations.values())
+    examples = min(v.shape[0] or 1 for v in tf.nest.flatten(self.probe))
+    if total <= ACTIVATION_VALUES or examples <= 1:
+      return False
+    keep = max(1, examples * ACTIVATION_VALUES // total)
+    self.probe = tf.nest.map_structure(lambda v: v[:keep], self.probe)
+    self.forward = activation_function(self.model, self.probe, warn=self.callback._warn)  # pylint: disable=protected-access
+    return self.forward is not None
+
+
+def _brief(error):
+  """An exception as one line: Keras' messages span lines and carry terminal colours."""
+  text = " ".join(re.sub(r"\x1b\[[0-9;]*m", "", str(error)).split())
+  return f"{type(error).__name__}: {text[:300]}{'...' if len(text) > 300 else ''}"
+
+
+def _metric_description(tag):
+  return (f"Keras' {tag} in the logs of fit: its running mean since the start of the epoch "
+          "(validation: over the validation data).")
+
+
+def _scalar_keys(logs):
+  keys = []
+  for key, value in logs.items():
+    try:
+      if np.ndim(value) == 0:
+        float(value)
+        keys.append(key)
+    except (TypeError, ValueError):
+      pass
+  return keys
 
 
 def scalars_from_logs(logs):
-  """{tags.LOSS: float, tags.ACCURACY: float} from Keras' logs, for the keys present.
+  """{tag: float} for every scalar metric in Keras' logs.
+
+  The first accuracy key present (ACCURACY_KEYS) becomes tags.ACCURACY; every other key
+  keeps its name. Values that are not scalars are left out.
 
   Args:
-    logs: the dict Keras passes to a callback; other metrics are left out.
+    logs: the dict Keras passes to a callback.
 
   Returns:
     A dict from tag to float.
   """
   scalars = {}
-  if "loss" in logs:
-    scalars[tags.LOSS] = float(logs["loss"])
-  for key in ACCURACY_KEYS:
-    if key in logs:
-      scalars[tags.ACCURACY] = float(logs[key])
-      break
+  accuracy = next((k for k in ACCURACY_KEYS if k in logs), None)
+  for key in _scalar_keys(logs):
+    tag = tags.ACCURACY if key == accuracy else key
+    if tag == tags.ACCURACY and key != accuracy:
+      continue  # a metric itself called 'accuracy' is the accuracy already
+    scalars[tag] = float(logs[key])
   return scalars
 
+
+def _iterations(optimizer):
+  return int(optimizer.iterations.numpy())
+
+
+def optimizers_of(model):
+  """The Keras optimizers a model holds: `model.optimizer` and any in its attributes.
+
+  A GAN's own `compile(d_optimizer, g_optimizer)` keeps its two as attributes, while
+  `model.optimizer` (Keras' default) never steps.
+  """
+  found = {}
+  candidates = [getattr(model, "optimizer", None)]
+  for value in vars(model).values():
+    candidates.extend(value if isinstance(value, (list, tuple)) else [value])
+  for value in candidates:
+    if isinstance(value, keras.optimizers.Optimizer):
+      found.setdefault(id(value), value)
+  return list(found.values())
+
+
+def is_xor_model(model):
+  """Whether `model` is xor_tf's own Keras model (`models.KerasNetwork`'s Sequential)."""
+  layers = model.layers if isinstance(model, keras.Sequential) else []
+  return (model.name == XOR_MODEL_NAME and len(layers) >= 2
+          and all(isinstance(layer, keras.layers.Dense) for layer in layers[:-1])
+          and isinstance(layers[-1], keras.layers.Activation) and layers[-1].name == tags.OUTPUT)
+
+
+def xor_network(model):
+  """`(apply, params)` of xor_tf's Keras model: `models.KerasNetwork`'s own, on this model."""
+  view = types.SimpleNamespace(model=model, _call=models.KerasNetwork._call)  # pylint: disable=protected-access
+  params = {tags.param_name(layer.name, v.name): v
+            for layer in model.layers for v in layer.trainable_variables}
+  return functools.partial(models.KerasNetwork.apply, view), params
+
+
+# --- The probe batch. ---
+
+def first_batch(model, size):
+  """The first `size` inputs of the first training batch of the `fit` running `model`.
+
+  Keras gives callbacks no data, so this reads `fit`'s own arguments from its frame: arrays
+  (and dicts or lists of them), a tf.data.Dataset, a keras.utils.PyDataset, a Python
+  generator (the batch Keras already peeked); else the validation data.
+
+  Returns:
+    (inputs, None), or (None, why there are none).
+  """
+  frame = sys._getframe(1)  # pylint: disable=protected-access
+  while frame is not None and not (frame.f_code.co_name == "fit"
+                                   and frame.f_locals.get("self") is model):
+    frame = frame.f_back
+  if frame is None:
+    return None, "not called from model.fit"
+  local = frame.f_locals
+  why = "the training data"
+  for source in (local.get("x"), local.get("validation_data")):
+    if source is None:
+      continue
+    try:
+      batch = _batch_of(source, local.get("epoch_iterator"))
+    except Exception as e:  # pylint: disable=broad-except
+      why = f"reading the data failed: {_brief(e)}"
+      continue
+    if batch is not None:
+      return tf.nest.map_structure(lambda v: tf.convert_to_tensor(np.asarray(v)[:size]), batch), None
+    why = f"data of type {type(source).__name__} cannot be sampled"
+  return None, why
+
+
+def _batch_of(source, epoch_iterator):
+  """The inputs of one batch of `source` (fit's x or validation_data), or None."""
+  if isinstance(source, tf.data.Dataset):
+    element = next(iter(source.take(1)))
+    return keras.utils.unpack_x_y_sample_weight(element)[0]
+  if isinstance(source, keras.utils.PyDataset):
+    return keras.utils.unpack_x_y_sample_weight(source[0])[0]
+  if isinstance(source, types.GeneratorType) or hasattr(source, "__next__"):
+    adapter = getattr(epoch_iterator, "data_adapter", None)
+    batches = getattr(adapter, "_first_batches", None)
+    return keras.utils.unpack_x_y_sample_weight(batches[0])[0] if batches else None
+  leaves = tf.nest.flatten(source)
+  if leaves and all(_is_array(v) for v in leaves):
+    if isinstance(source, tuple) and len(source) in (2, 3):  # validation_data=(x, y[, w])
+      return source[0]
+    return source
+  return None
+
+
+def _is_array(value):
+  return isinstance(value, (np.ndarray, tf.Tensor)) or hasattr(value, "__array__")
+
+
+def check_probe(inputs, probe):
+  """The probe as a flat list of tensors, one per model input, checked against their specs.
+
+  Args:
+    inputs: the model's input KerasTensors (`model.inputs`).
+    probe: a tensor, or a list, tuple or dict (by input name) of them.
+
+  Returns:
+    A list of tensors, cast to each input's dtype.
+
+  Raises:
+    ValueError: what was expected and what was received, if the probe does not fit.
+  """
+  if isinstance(probe, dict):
+    missing = [x.name for x in inputs if x.name not in probe]
+    if missing and len(probe) == len(inputs):
+      flat = list(probe.values())
+    elif missing:
+      raise ValueError(f"expected inputs named {[x.name for x in inputs]}; received "
+                       f"{sorted(probe)}")
+    else:
+      flat = [probe[x.name] for x in inputs]
+  else:
+    flat = tf.nest.flatten(probe)
+  if len(flat) != len(inputs):
+    raise ValueError(f"expected {len(inputs)} input(s); received {len(flat)}")
+  checked = []
+  for spec, value in zip(inputs, flat):
+    value = tf.convert_to_tensor(value)
+    shape = list(spec.shape)
+    if value.shape.rank == len(shape) - 1 and shape[-1] == 1:
+      value = value[..., None]
+    received = f"{value.dtype.name} {tuple(value.shape)}"
+    name = "" if spec.name.startswith("keras_tensor") else f" for input {spec.name!r}"
+    expected = f"{spec.dtype} {tuple(shape)}{name}"
+    fits = value.shape.rank == len(shape) and all(
+        s is None or s == v for s, v in zip(shape[1:], value.shape[1:]))
+    target = tf.as_dtype(spec.dtype)
+    kind_fits = (target.is_floating and (value.dtype.is_floating or value.dtype.is_integer)
+                 or target.is_integer and value.dtype.is_integer
+                 or target == value.dtype)
+    if not fits or not kind_fits:
+      raise ValueError(f"expected {expected}; received {received}")
+    checked.append(tf.cast(value, target))
+  return checked
+
+
+# --- Activations: one forward pass that keeps every layer call's output. ---
+
+def activation_function(model, probe, *, warn):
+  """A function returning {tag: activation tensor} of `model` on `probe`, or None.
+
+  What cannot be probed is left out with one warning through `warn(key, message)`.
+  """
+  if _has_graph(model):
+    try:
+      flat = check_probe(model.inputs, probe)
+    except ValueError as e:
+      warn("probe", f"SummaryCallback: activations left out: the probe batch does not fit "
+           f"the model's inputs: {e}")
+      return None
+    outputs = tf.nest.flatten(model.outputs)
+    return lambda: _name_activations(_walk_graph(model, flat, ""), outputs=len(outputs) == 1)
+  if type(model).call is not keras.Model.call:  # subclassed, with a call of its own
+    probe = tf.nest.map_structure(tf.convert_to_tensor, probe)
+    return lambda: {tags.activation(tags.OUTPUT): tf.nest.flatten(model(probe, training=False))[0]}
+  # A container of models (a GAN): each nested model that takes the probe.
+  parts, left_out = [], []
+  for layer in model.layers:
+    if not _has_graph(layer):
+      continue
+    try:
+      parts.append((layer, check_probe(layer.inputs, probe)))
+    except ValueError as e:
+      left_out.append(f"{layer.name} ({e})")
+  if left_out:
+    warn("container", "SummaryCallback: activations of " + "; ".join(left_out) + " left out: "
+         "the model has no call of its own and these nested models do not take the probe")
+  if not parts:
+    return None
+
+  def forward():
+    calls = []
+    for layer, flat in parts:
+      calls.extend(_nested_calls(layer, flat, ""))
+    return _name_activations(calls + [(None, None)], outputs=False)
+  return forward
+
+
+def _has_graph(layer):
+  """Whether `layer` is a functional or Sequential model with known inputs."""
+  if not isinstance(layer, keras.Model):
+    return False
+  graph = layer._functional if isinstance(layer, keras.Sequential) else layer  # pylint: disable=protected-access
+  try:
+    return (graph is not None and hasattr(graph, "_run_through_graph")
+            and bool(graph.inputs) and bool(graph.outputs))
+  except (AttributeError, ValueError):
+    return False
+
+
+def _walk_graph(model, flat_inputs, prefix):
+  """Runs `model`'s graph on flat_inputs; returns [(name, outputs)] for each layer call.
+
+  A nested functional or Sequential model is walked into (`_nested_calls`). The last pair is
+  (None, the model's outputs).
+  """
+  graph = model._functional if isinstance(model, keras.Sequential) else model  # pylint: disable=protected-access
+  calls = []
+
+  def operation_fn(operation):
+    def call(*args, **kwargs):
+      if isinstance(operation, keras.Model) and _has_graph(operation):
+        inner = operation._functional if isinstance(operation, keras.Sequential) else operation  # pylint: disable=protected-access
+        nested = _nested_calls(operation, inner._standardize_inputs(args[0]), prefix)  # pylint: disable=protected-access
+        calls.extend(nested)
+        return nested[-1][1]
+      if getattr(operation, "_call_has_training_arg", False):
+        kwargs["training"] = False
+      outputs = _layer_call(operation)(*args, **kwargs)
+      if isinstance(operation, keras.layers.Layer):
+        calls.append((prefix + operation.name, outputs))
+      return outputs
+    return call
+
+  result = graph._run_through_graph(flat_inputs, operation_fn=operation_fn)  # pylint: disable=protected-access
+  calls.append((None, result))
+  return calls
+
+
+def _layer_call(layer):
+  """How the probe pass calls `layer`: a recurrent layer through a tf.function of its own.
+
+  Run eagerly, an RNN steps through time in Python (a second for 60 LSTM steps); traced
+  once, each later call takes milliseconds. Masks ride on the eager tensors, which a
+  tf.function's inputs would drop: a masked call stays eager.
+  """
+  if not isinstance(layer, (keras.layers.RNN, keras.layers.Bidirectional)):
+    return layer
+  if layer not in _RNN_CALLS:
+    compiled = _traced_once(lambda *args, **kwargs: layer(*args, **kwargs))
+
+    def call(*args, **kwargs):
+      masked = any(getattr(a, "_keras_mask", None) is not None for a in tf.nest.flatten(args))
+      masked = masked or kwargs.get("mask") is not None
+      return layer(*args, **kwargs) if masked else compiled(*args, **kwargs)
+    _RNN_CALLS[layer] = call
+  return _RNN_CALLS[layer]
+
+
+_RNN_CALLS = weakref.WeakKeyDictionary()
+
+
+def _traced_once(fn):
+  """tf.function(fn) for one layer or one callback, traced once.
+
+  TensorFlow's warning about frequent retracing counts every function made from the same
+  line as one: a model of five LSTMs would set it off. It is turned off by a private flag.
+  """
+  compiled = tf.function(fn, autograph=False)
+  compiled._omit_frequent_tracing_warning = True  # pylint: disable=protected-access
+  return compiled
+
+
+def _nested_calls(model, flat_inputs, prefix):
+  """The calls of a nested model's layers, named '<prefix><model>/<layer>', then its own.
+
+  The nested model's output is its last layer's: written once, under the model's name.
+  """
+  *calls, (_, result) = _walk_graph(model, flat_inputs, f"{prefix}{model.name}/")
+  out = {id(t) for t in tf.nest.flatten(result)}
+  calls = [(n, v) for n, v in calls if not {id(t) for t in tf.nest.flatten(v)} <= out]
+  return calls + [(prefix + model.name, result)]
+
+
+def _name_activations(calls, *, outputs):
+  """{tag: tensor} from [(name, outputs)], the last pair being (None, the model's outputs).
+
+  One tag per float tensor; a name used by k > 1 calls (a shared layer) becomes
+  name/call_0 ... call_<k-1>; the call that produced a single-output model's output is
+  tagged 'output' when `outputs`.
+  """
+  *layer_calls, (_, result) = calls
+  entries = []
+  for name, value in layer_calls:
+    flat = [v for v in tf.nest.flatten(value) if tf.is_tensor(v) and v.dtype.is_floating]
+    entries.extend((name if len(flat) == 1 else f"{name}/{i}", v) for i, v in enumerate(flat))
+  final = tf.nest.flatten(result) if outputs else []
+  last = None
+  if len(final) == 1:
+    last = max((i for i, (_, v) in enumerate(entries) if v is final[0]), default=None)
+  counts = collections.Counter(name for i, (name, _) in enumerate(entries) if i != last)
+  seen = collections.Counter()
+  record = {}
+  for i, (name, value) in enumerate(entries):
+    if i == last:
+      continue
+    if counts[name] > 1:
+      seen[name] += 1
+      name = f"{name}/call_{seen[name] - 1}"
+    record[_unique(tags.activation(name), record)] = value
+  if last is not None:
+    output_tag = tags.activation(tags.OUTPUT)
+    if output_tag in record:  # a layer named 'output' that is not the last keeps a new tag
+      renamed = _unique(output_tag, record)
+      record[renamed] = record.pop(output_tag)
+    record[output_tag] = entries[last][1]
+  return record
+
+
+# --- Weights. ---
 
 def named_weights(model):
   """Every float weight of `model`'s layers, by its tag 'weights/<layer>/<variable>'.
 
-  Two Dense layers both own a 'kernel'; the layer name keeps their tags apart. A layer
-  holding sublayers (a nested model) can own several 'kernel's: those are told apart by
-  their path below the layer, 'weights/<layer>/<sublayer>/kernel'. A weight shared by
-  several layers is written once.
+  Two Dense layers both own a 'kernel'; the layer name keeps their tags apart. A nested
+  model's layers are named below it ('weights/<model>/<layer>/<variable>'); other layers
+  holding sublayers (an LSTM's cell, a Bidirectional) by the path below the layer when
+  their variable names repeat. A weight shared by several layers is written once.
 
   Args:
     model: a built Keras model.
@@ -205,59 +799,22 @@ def named_weights(model):
     A dict from tag to Keras variable, in layer order.
   """
   named, seen = {}, set()
-  for layer in model.layers:
+
+  def collect(layer, prefix):
+    if isinstance(layer, keras.Model):
+      for sub in layer.layers:
+        collect(sub, f"{prefix}{layer.name}/")
     counts = collections.Counter(v.name for v in layer.weights)
     for v in layer.weights:
       if id(v) in seen or not keras.backend.is_float_dtype(v.dtype):
         continue
       seen.add(id(v))
       name = v.name if counts[v.name] == 1 else _path_below(layer.name, v.path)
-      named[_unique(tags.weight(tags.param_name(layer.name, name)), named)] = v
-  return named
+      named[_unique(tags.weight(tags.param_name(prefix + layer.name, name)), named)] = v
 
-
-def probe_model(model):
-  """A Keras model returning each probeable layer's output and the model's, and their tags.
-
-  Args:
-    model: a built Keras model.
-
-  Returns:
-    (forward, tags): a keras.Model from the model's inputs to the outputs of its layers
-    (input layers, non-float outputs and layers called more than once left out) and its own
-    output, and the tag of each output in order; (None, []) for a model without a graph of
-    layers (a subclassed model), whose activations cannot be probed.
-  """
-  try:
-    inputs, outputs = model.inputs, model.outputs
-  except (AttributeError, ValueError):
-    return None, []
-  if not inputs or not outputs:
-    return None, []
-  final = outputs[0] if len(outputs) == 1 else None  # several outputs: each under its layer
-  named = {}
   for layer in model.layers:
-    if isinstance(layer, keras.layers.InputLayer):
-      continue
-    try:
-      value = layer.output
-    except (AttributeError, ValueError):  # never called, or called more than once
-      continue
-    if (not isinstance(value, keras.KerasTensor) or value is final
-        or not keras.backend.is_float_dtype(value.dtype)):
-      continue
-    named[tags.activation(layer.name)] = value
-  if final is not None:
-    output_tag = tags.activation(tags.OUTPUT)
-    if output_tag in named:  # a layer named 'output' that is not the last keeps a new tag
-      renamed = _unique(output_tag, named)
-      named[renamed] = named.pop(output_tag)
-    named[output_tag] = final
-  if not named:
-    return None, []
-  forward = keras.Model(inputs[0] if len(inputs) == 1 else inputs, list(named.values()),
-                        name=f"{model.name}_probe")
-  return forward, list(named)
+    collect(layer, "")
+  return named
 
 
 def _path_below(layer_name, path):
