@@ -138,7 +138,8 @@ class Config:
       "xor_tf.callbacks.SummaryCallback, for --arch=keras only, to compare the two side by "
       "side in TensorBoard. With fit each step is one batch of the four XOR points and one "
       "Keras epoch is --log_every steps (the last may be shorter), run as one compiled "
-      "execution; fit runs have no checkpoints.",
+      "execution; the same summaries are written, the loss at each logging step's weights; "
+      "fit runs have no checkpoints.",
       choices=TRAINERS))
 
   def __post_init__(self):

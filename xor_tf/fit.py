@@ -12,7 +12,6 @@ from xor_tf import data
 from xor_tf import losses
 from xor_tf import models
 from xor_tf import optim
-from xor_tf import step as step_lib
 from xor_tf import summaries
 from xor_tf import tags
 from xor_tf import training
@@ -57,34 +56,6 @@ class _Timer(keras.callbacks.Callback):
       self.steps = self.summary.step - self.start_step
 
 
-def _written_by_callback(tag):
-  """Whether SummaryCallback writes `tag` itself, from Keras' logs and the model."""
-  return tag in (tags.LOSS, tags.ACCURACY) or tag.startswith(("weights/", "activations/"))
-
-
-def _observe_the_rest(net, config):
-  """What `step.observe` records beyond SummaryCallback's own tags, as (function, metadata).
-
-  A summary a user adds to `xor_tf.step.observe` reaches fit runs through this, computed on the
-  model's weights at the logging step as the step trainer computes it. (None, {}) if there is
-  nothing beyond the callback's own.
-  """
-  x, y = tf.constant(data.INPUTS), tf.constant(data.LABELS)
-  loss_fn = lambda logits, labels: losses.compute_loss(logits, labels, config.loss)
-  params = lambda: {k: tf.convert_to_tensor(v) for k, v in net.params.items()}
-  example = step_lib.observe(net.apply, params(), x, y, loss_fn)
-  rest = [tag for tag in example if not _written_by_callback(tag)]
-  if not rest:
-    return None, {}
-
-  @tf.function(autograph=False)
-  def observe():
-    record = step_lib.observe(net.apply, params(), x, y, loss_fn)
-    return {tag: record[tag] for tag in rest}
-
-  return observe, {tag: summaries.metadata_for(tag, example[tag]) for tag in rest}
-
-
 def train_with_fit(config, *, writer=None, on_log=None, return_net=False):
   """Trains the Keras network of `config` from its seed with `model.fit` for config.steps steps.
 
@@ -92,10 +63,10 @@ def train_with_fit(config, *, writer=None, on_log=None, return_net=False):
   Each optimizer step is one batch of the four XOR points. One Keras epoch is
   config.log_every steps (the last epoch may be shorter), run as one compiled execution
   (steps_per_execution=log_every), so Keras' per-epoch and per-execution work happens once
-  per logging interval, not once per step. `SummaryCallback` writes at every log_every-th
-  step and the last (not step 0); the loss and accuracy it logs are Keras' means over the
-  epoch that ends at that step, while the returned final loss and accuracy are computed on
-  the trained model, as the train step computes them.
+  per logging interval, not once per step. `SummaryCallback` writes at step 0, every
+  log_every-th step and the last; for xor_tf's own model its record is the step trainer's
+  (`step.observe`, loss and accuracy at the step's weights included), so a summary added there
+  reaches fit runs too.
 
   Args:
     config: a checked `xor_tf.config.Config` with arch 'keras'.
@@ -107,8 +78,9 @@ def train_with_fit(config, *, writer=None, on_log=None, return_net=False):
     return_net: also return the trained network (for export).
 
   Returns:
-    A `training.Result` (and the network, with return_net); train_seconds and trained_steps leave out the first execution
-    (log_every steps), which compiles; trace_count is 0 (Keras traces its own functions).
+    A `training.Result` (and the network, with return_net); train_seconds and trained_steps
+    leave out the first execution (log_every steps), which compiles; trace_count is 0 (Keras
+    traces its own functions).
 
   Raises:
     ValueError: if config.arch is not 'keras'.
@@ -120,15 +92,11 @@ def train_with_fit(config, *, writer=None, on_log=None, return_net=False):
   net = models.build(config)
   compile_model(net.model, config)
   history = {"step": [], tags.LOSS: [], tags.ACCURACY: []}
-  observe_the_rest, metadata = _observe_the_rest(net, config)
 
   def record(step, scalars):
     loss, accuracy = scalars.get(tags.LOSS, math.nan), scalars.get(tags.ACCURACY, math.nan)
     for key, value in (("step", step), (tags.LOSS, loss), (tags.ACCURACY, accuracy)):
       history[key].append(value)
-    if observe_the_rest is not None and writer is not None:
-      with writer.as_default():
-        summaries.write(observe_the_rest(), tf.constant(step, tf.int64), metadata)
     if on_log:
       on_log(step, loss, accuracy)
 
