@@ -588,6 +588,22 @@ def seeds_per_slice(config, replicas=1):
   return max(1, PARAMS_PER_SLICE // size) * replicas
 
 
+# A signal is seen between compiled chunks: with few seeds the ensemble's default chunk (about
+# a second of work for many seeds) would hold millions of steps, so it is capped.
+STOP_CHUNK_STEPS = 10_000
+
+
+def chunk_steps(config, seeds, replicas=1):
+  """Steps per compiled call: the ensemble's default, at most STOP_CHUNK_STEPS."""
+  from xor_tf import ensemble  # pylint: disable=g-import-not-at-top
+  try:
+    default = ensemble.steps_per_chunk(ensemble.template(config), -(-seeds // replicas),
+                                       config.steps)
+  except AttributeError:  # the ensemble chooses its chunks some other way
+    default = config.steps
+  return min(default, STOP_CHUNK_STEPS)
+
+
 def remove_events(folder):
   """Deletes the event files directly in `folder` (a run that is about to be written anew)."""
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
@@ -667,6 +683,7 @@ class _Sweep:
     self.task_id = (strategy.cluster_resolver.task_id if self.multi else 0)
     self.sweep_dir = None
     self.plan = {}
+    self.resuming = False
 
   def check_stop(self):
     """Raises Stopped if this worker, or any (a collective in a cluster), caught a signal."""
@@ -691,7 +708,7 @@ class _Sweep:
     per_slice = self.per_slice or seeds_per_slice(config, self.replicas)
     spans = to_train(len(self.seeds), have, per_slice)
     before = time.perf_counter()
-    if self.chief and spans and have and self.trials == "seed":
+    if self.chief and spans and self.resuming and self.trials == "seed":
       with _Writes(config_dir):  # trials of a slice that was cut short: written anew
         gfile = tf_gfile()
         for lo, hi in spans:
@@ -704,7 +721,8 @@ class _Sweep:
       self.check_stop()
       results = ensemble.train(config, self.seeds[lo:hi], strategy=self.strategy,
                                on_chunk=self._on_chunk(progress.chunk(
-                                   index, name, config.steps, lo, hi - lo)))
+                                   index, name, config.steps, lo, hi - lo)),
+                               chunk_steps=chunk_steps(config, hi - lo, self.replicas))
       if self.chief:
         with _Writes(config_dir):
           if self.trials == "seed":
@@ -780,6 +798,7 @@ def run(configs, seeds, *, logdir=None, sweep_name=None, trials="seed", strategy
     out.flush()
     out = sweep.out = io.StringIO()  # the chief reports
   if resume:  # every worker reads the plan before any collective, hence before any writing
+    sweep.resuming = True
     sweep.plan = {config_name(c): on_disk(results_dir(resume, config_name(c)))
                   for c in configs}
   root = None
@@ -830,6 +849,10 @@ def run(configs, seeds, *, logdir=None, sweep_name=None, trials="seed", strategy
                 "configurations finished, and the finished slices of seeds of the next are "
                 f"saved.\ncontinue it: python -m {PROG} --resume={sweep.sweep_dir}\n")
       out.flush()
+    else:
+      by = f" (caught by {e.who})" if e.who else ""
+      sys.stdout.write(f"stopped by {_signal_name(e.signum)}{by}; the chief saves what "
+                       "finished.\n")
     if sweep.multi:
       ensemble.agree(strategy, 0)  # every worker is alive: leave together
     raise
