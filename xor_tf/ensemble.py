@@ -341,7 +341,10 @@ def train(config, seeds, *, strategy=None, on_chunk=None, chunk_steps=None):
 def _distributed(prog, config, seeds, strategy):
   """The state, loop and final step of `train` with the seeds split over strategy's replicas."""
   replicas = strategy.num_replicas_in_sync
-  per_replica = -(-len(seeds) // replicas)
+  # At least 2 a replica: XLA compiles a stack of one network differently (its last bits differ
+  # from the same seed's in a stack of 2 or more, which all agree), and a seed's result should
+  # not depend on how the seeds were split.
+  per_replica = max(2, -(-len(seeds) // replicas))
   # Equal slices keep one trace for all replicas; the padding repeats the last seed and is
   # dropped after the gather.
   padded = seeds + [seeds[-1]] * (per_replica * replicas - len(seeds))
