@@ -145,7 +145,7 @@ def define_flags():
       "seeds_per_slice", 0,
       "Seeds trained at a time; each finished slice's per-seed results are saved at once, so "
       "memory stays bounded and --resume loses at most one slice. 0: about "
-      f"{PARAMS_PER_SLICE:,} weights a slice (466,033 seeds of 2-2-1, 16,070 of 2-10-10-10-1).")
+      f"{PARAMS_PER_SLICE:,} weights a slice (116,508 seeds of 2-2-1, 4,017 of 2-10-10-10-1).")
 
   flags.register_validator("cluster_timeout", lambda v: v is not None and v > 0,
                            message="expected a number of seconds > 0")
@@ -214,7 +214,7 @@ def parse_seeds(text):
 # computed over all its seeds in memory. CENSUS_BYTES_PER_SEED bounds what that takes (per-seed
 # arrays read back, 48 bytes, and the census' sorting and seed lists; measured peak for 10^6
 # seeds of 2-2-1 in the README), TENSORFLOW_BYTES what TensorFlow and one slice take.
-PARAMS_PER_SLICE = 2**22
+PARAMS_PER_SLICE = 2**20
 CENSUS_BYTES_PER_SEED = 256
 TENSORFLOW_BYTES = 3 * 2**30
 
@@ -654,6 +654,7 @@ class WriteError(Exception):
 
 def _first_line(error):
   text = str(getattr(error, "message", "") or error).strip()
+  text = re.sub(r"\{\{function_node [^}]*\}\}\s*", "", text)  # TensorFlow's op, not the cause
   return text.splitlines()[0] if text else type(error).__name__
 
 
@@ -669,7 +670,8 @@ class _Writes:
   def __exit__(self, kind, error, tb):
     import tensorflow as tf  # pylint: disable=g-import-not-at-top
     if kind is not None and issubclass(kind, (OSError, tf.errors.OpError)):
-      raise WriteError(f"could not write {self.where}: {_first_line(error)}") from None
+      raise WriteError(f"could not write {self.where}: {_first_line(error)}; expected a "
+                       "writable directory with room for the sweep.") from None
     return False
 
 
@@ -870,6 +872,9 @@ def run(configs, seeds, *, logdir=None, sweep_name=None, trials="seed", strategy
     if sweep.multi:
       ensemble.agree(strategy, 0)  # every worker is alive: leave together
     raise
+  except WriteError as e:
+    raise WriteError(f"{e} What finished is kept: make room, then continue it with python -m "
+                     f"{PROG} --resume={sweep.sweep_dir}") from None
   except tf.errors.OpError as e:
     if not sweep.multi:
       raise
