@@ -28,6 +28,14 @@ TF_CONFIG listing all of them and giving this one's index, e.g. on the first of 
 and "index": 1 on the second. Each machine trains its replicas' slices of every configuration's
 seeds; the per-seed results are gathered, and worker 0 (or the "chief" task, if TF_CONFIG lists
 one) prints and writes the sweep, into a --logdir that all can reach and one TensorBoard reads.
+A task that has not started within --cluster_timeout, or that dies mid-sweep, is named in one
+line.
+
+Seeds train in slices of bounded memory, and each finished slice's per-seed results are saved
+at once (<sweep>/results/). Ctrl-C or SIGTERM on any worker stops every worker at the next
+chunk: the chief writes the census of what finished and prints the command that continues it,
+`python -m xor_tf.sweep --resume=<sweep>`, which reads back what is saved instead of training
+it again.
 """
 
 import datetime
@@ -887,8 +895,8 @@ def run(configs, seeds, *, logdir=None, sweep_name=None, trials="seed", strategy
       except WriteError:
         pass
     raise LostWorker(
-        f"lost {who} during the sweep ({_first_line(e)}); expected every task of TF_CONFIG to "
-        "run it to the end. "
+        f"lost {who}: it stopped answering during the sweep; expected every task of TF_CONFIG "
+        "to run it to the end. "
         + (f"Finished slices are saved: continue with python -m {PROG} "
            f"--resume={sweep.sweep_dir} on every machine." if sweep.chief else
            "The chief keeps what finished.")) from None
@@ -920,7 +928,6 @@ def _write_partial(sweep, root, censuses, out):
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
   from xor_tf import ensemble  # pylint: disable=g-import-not-at-top
   if not censuses:
-    out.write("\nno configuration finished.\n")
     if root is not None:
       root.close()
     return
