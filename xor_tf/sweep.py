@@ -825,6 +825,13 @@ def run(configs, seeds, *, logdir=None, sweep_name=None, trials="seed", strategy
     sweep.resuming = True
     sweep.plan = {config_name(c): on_disk(results_dir(resume, config_name(c)))
                   for c in configs}
+    if sweep.multi:  # workers that skip different slices would pair the wrong collectives
+      import zlib  # pylint: disable=g-import-not-at-top
+      mine = zlib.crc32(repr(sorted(sweep.plan.items())).encode())
+      if ensemble.agree(strategy, mine) != mine or ensemble.agree(strategy, -mine) != -mine:
+        raise WriteError(f"the workers see different saved results in {resume}; expected "
+                         "every worker to --resume the same sweep directory (a --logdir that "
+                         "all of them reach).")
   root = None
   if sweep.chief:
     sweep.sweep_dir = resume or create_sweep_dir(logdir, sweep_name or default_sweep_name())
