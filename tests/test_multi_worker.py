@@ -148,3 +148,19 @@ def test_sigterm_on_one_worker_stops_both(tmp_path):
   assert "stopped by SIGTERM (caught by worker 1): 0 of 1 configurations finished" in out
   assert f"continue it: python -m xor_tf.sweep --resume={tmp_path / 's'}" in out
   assert "stopped by SIGTERM" in other_out
+
+
+def test_a_worker_waiting_for_the_cluster_says_so_and_stops_on_sigterm(tmp_path):
+  ports = free_ports(2)
+  worker = start_worker(0, ports, tmp_path, "--cluster_timeout=120", *ARGS)
+  try:
+    line = worker.stdout.readline()
+    worker.send_signal(signal.SIGTERM)
+    (worker, out, err), = finish([worker], timeout=30)
+  finally:
+    worker.kill()
+  assert line == (f"xor_tf.sweep: worker 0 (127.0.0.1:{ports[0]}) waits up to 120 s "
+                  f"(--cluster_timeout) for worker 1 (127.0.0.1:{ports[1]}) to start\n")
+  assert worker.returncode == 143 and err == ""
+  assert out == "stopped by SIGTERM while waiting for the cluster; nothing was written.\n"
+  assert not (tmp_path / "s").exists()

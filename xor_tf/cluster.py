@@ -69,8 +69,10 @@ def answers(task, timeout=0.5):
     return False
 
 
-def join(me, tasks, timeout, *, should_stop=lambda: False, poll=0.2):
+def join(me, tasks, timeout, *, should_stop=lambda: False, on_wait=None, poll=0.2):
   """Waits until every other task accepts connections; this one listens on its address meanwhile.
+
+  on_wait(tasks) is called once, with the tasks still missing, if the first look finds any.
 
   Returns:
     True when all are there; False if should_stop() turned true first.
@@ -99,6 +101,9 @@ def join(me, tasks, timeout, *, should_stop=lambda: False, poll=0.2):
       waiting = [t for t in waiting if not answers(t)]
       if not waiting:
         return True
+      if on_wait is not None:
+        on_wait(waiting)
+        on_wait = None
       if should_stop():
         return False
       if time.monotonic() > deadline:

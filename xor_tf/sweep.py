@@ -998,7 +998,12 @@ def start_tensorflow(cpu_devices, distribute, *, cluster_timeout=None, stop=None
   if multi and cluster_timeout:
     from xor_tf import cluster  # pylint: disable=g-import-not-at-top
     me, tasks = cluster.from_tf_config()
-    if not cluster.join(me, tasks, cluster_timeout, should_stop=lambda: stop and stop.signal):
+    def waiting(missing):
+      print(f"{PROG}: {me} waits up to {cluster_timeout:g} s (--cluster_timeout) for "
+            f"{', '.join(map(str, missing))} to start", flush=True)
+
+    if not cluster.join(me, tasks, cluster_timeout, should_stop=lambda: stop and stop.signal,
+                        on_wait=waiting):
       raise Stopped(stop.signal)
   with quiet.native_stderr_silenced():
     if cpu_devices > 1:
