@@ -16,7 +16,7 @@ import time
 import numpy as np
 
 from conftest import REPO
-from test_sweep_survival import snapshot
+from test_sweep_survival import config, snapshot
 from xor_tf import sweep
 
 ARGS = ["--arch=nn", "--learning_rate=1,5", "--seeds=0-6", "--steps=300", "--seeds_per_slice=4"]
@@ -52,10 +52,8 @@ def finish(procs, timeout=120):
 def one_process_sweep(logdir, args):
   """The reference: the same sweep in this process, on one device."""
   flags = dict(a[2:].split("=", 1) for a in args)
-  configs = sweep.grid(archs=flags["arch"].split(","), hidden=[],
-                       learning_rates=[float(r) for r in flags["learning_rate"].split(",")],
-                       optimizers=["sgd"], losses=["bce"], inits=["uniform"],
-                       steps=int(flags["steps"]))
+  configs = [config(arch=flags["arch"], learning_rate=float(rate), steps=int(flags["steps"]))
+             for rate in flags["learning_rate"].split(",")]
   return sweep.run(configs, sweep.parse_seeds(flags["seeds"]), logdir=str(logdir),
                    sweep_name="one", trials="seed", out=io.StringIO(),
                    per_slice=int(flags["seeds_per_slice"]))[1]
@@ -109,8 +107,10 @@ def test_a_killed_worker_is_named_and_the_sweep_resumes_on_one_process(tmp_path)
   args = ["--arch=nn", "--learning_rate=1,5", "--seeds=0-5", "--steps=5000",
           "--seeds_per_slice=2"]
   procs = [start_worker(i, ports, tmp_path, *args) for i in (0, 1)]
-  first = sweep.slice_path(sweep.results_dir(str(tmp_path / "s"), "nn-2-2-1-sgd-lr1-bce-uniform"),
-                           0, 2)
+  lr1, lr5 = (sweep.results_dir(str(tmp_path / "s"),
+                                sweep.config_name(config(arch="nn", learning_rate=rate, steps=5000)))
+              for rate in (1, 5))
+  first = sweep.slice_path(lr1, 0, 2)
   deadline = time.monotonic() + 120
   while not os.path.exists(first) and time.monotonic() < deadline and procs[0].poll() is None:
     time.sleep(0.05)
@@ -120,9 +120,7 @@ def test_a_killed_worker_is_named_and_the_sweep_resumes_on_one_process(tmp_path)
   line, = err.strip().splitlines()
   assert line.startswith(f"xor_tf.sweep: error: lost worker 1 (127.0.0.1:{ports[1]})")
   assert f"--resume={tmp_path / 's'}" in line
-  done, spans = sweep.on_disk(sweep.results_dir(str(tmp_path / "s"),
-                                                "nn-2-2-1-sgd-lr5-bce-uniform"))
-  assert not done  # the sweep did stop midway
+  assert not sweep.on_disk(lr5)[0]  # the sweep did stop midway
 
   env = dict(os.environ, PYTHONPATH=REPO)
   resumed = subprocess.run(

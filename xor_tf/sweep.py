@@ -574,8 +574,9 @@ def combined(config, parts):
   import numpy as np  # pylint: disable=g-import-not-at-top
   from xor_tf import ensemble  # pylint: disable=g-import-not-at-top
   arrays = {k: np.concatenate([p[k] for p in parts]) for k in SLICE_FIELDS}
-  rest = {f.name: 0 for f in dataclasses.fields(ensemble.Results)
-          if f.name not in arrays and f.name != "config"}
+  rest = {f.name: 0 for f in dataclasses.fields(ensemble.Results)  # timings
+          if f.name not in arrays and f.name != "config"
+          and f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING}
   return ensemble.Results(config=config, **arrays, **rest)
 
 
@@ -623,7 +624,10 @@ def train_slice(config, seeds, **kw):
   if len(seeds) > 1 or kw.get("strategy") is not None:  # _distributed pads its replicas
     return ensemble.train(config, seeds, **kw)
   results = ensemble.train(config, [seeds[0], seeds[0]], **kw)
-  return dataclasses.replace(results, **{k: getattr(results, k)[:1] for k in SLICE_FIELDS})
+  first = {k: getattr(results, k)[:1] for k in SLICE_FIELDS}
+  if isinstance(getattr(results, "params", None), dict):  # the final weights, where kept
+    first["params"] = {k: v[:1] for k, v in results.params.items()}
+  return dataclasses.replace(results, **first)
 
 
 def remove_events(folder):
@@ -744,9 +748,9 @@ class _Sweep:
     for lo, hi in spans:
       self.check_stop()
       results = train_slice(config, self.seeds[lo:hi], strategy=self.strategy,
-                               on_chunk=self._on_chunk(progress.chunk(
-                                   index, name, config.steps, lo, hi - lo)),
-                               chunk_steps=chunk_steps(config, hi - lo, self.replicas))
+                            on_chunk=self._on_chunk(progress.chunk(
+                                index, name, config.steps, lo, hi - lo)),
+                            chunk_steps=chunk_steps(config, hi - lo, self.replicas))
       if self.chief:
         with _Writes(config_dir):
           if self.trials == "seed":
