@@ -345,7 +345,10 @@ def _blocked(prog, config, seeds):
 def _distributed(prog, config, seeds, strategy):
   """The state, loop and final step of `train` with the seeds split over strategy's replicas."""
   replicas = strategy.num_replicas_in_sync
-  per_replica = -(-len(seeds) // replicas)
+  # At least 2 a replica: XLA compiles a stack of one network differently (its last bits differ
+  # from the same seed's in a stack of 2 or more, which all agree), and a seed's result should
+  # not depend on how the seeds were split.
+  per_replica = max(2, -(-len(seeds) // replicas))
   # Equal slices keep one trace for all replicas; the padding repeats the last seed and is
   # dropped after the gather.
   padded = seeds + [seeds[-1]] * (per_replica * replicas - len(seeds))
@@ -382,7 +385,7 @@ def _replicated(prog, strategy):
   return advance, count_solved, finish
 
 
-def make_strategy(kind="auto"):
+def make_strategy(kind="auto", *, cluster_timeout=None):
   """The tf.distribute strategy that splits the seeds, or None for the single-device path.
 
   Args:
@@ -391,11 +394,16 @@ def make_strategy(kind="auto"):
       over the cluster that TF_CONFIG describes; 'auto': multi_worker if TF_CONFIG is set, else
       mirrored if there are several GPUs or logical CPUs, else none.
 
+    cluster_timeout: seconds that MultiWorkerMirroredStrategy waits for the cluster's tasks to
+      register before it raises (TensorFlow's own default: no limit).
+
   Call it first thing after importing TensorFlow: MultiWorkerMirroredStrategy has to exist
   before TensorFlow initialises its devices.
   """
   if kind == "multi_worker" or (kind == "auto" and os.environ.get("TF_CONFIG")):
     # Before anything lists or uses a device: collective ops are configured at start-up.
+    if cluster_timeout:
+      _bound_cluster_wait(cluster_timeout)
     return tf.distribute.MultiWorkerMirroredStrategy()
   gpus = [d.name for d in tf.config.list_logical_devices("GPU")]
   cpus = [d.name for d in tf.config.list_logical_devices("CPU")]
@@ -404,6 +412,51 @@ def make_strategy(kind="auto"):
   if kind == "none":
     return None
   return tf.distribute.MirroredStrategy(gpus or cpus)
+
+
+def _bound_cluster_wait(seconds):
+  """Configures the coordination service as MultiWorkerMirroredStrategy would, with a deadline.
+
+  The strategy configures it itself only when nothing has; this is its configuration plus
+  cluster_register_timeout, so a task that never registers ends the wait with an error.
+  """
+  from tensorflow.compiler.xla.tsl.protobuf import coordination_config_pb2  # pylint: disable=g-import-not-at-top
+  from tensorflow.python.distribute import multi_worker_util  # pylint: disable=g-import-not-at-top
+  from tensorflow.python.eager import context  # pylint: disable=g-import-not-at-top
+  spec = multi_worker_util.normalize_cluster_spec(
+      tf.distribute.cluster_resolver.TFConfigClusterResolver().cluster_spec())
+  jobs = [coordination_config_pb2.CoordinatedJob(name=job, num_tasks=spec.num_tasks(job))
+          for job in ("chief", "worker") if job in spec.jobs]
+  if jobs and context.context().coordination_service is None:
+    context.context().configure_coordination_service(
+        service_type="standalone", service_leader=multi_worker_util.coordination_leader(spec),
+        coordinated_jobs=jobs, cluster_register_timeout_in_ms=int(seconds * 1000))
+
+
+def is_multi_worker(strategy):
+  """Whether `strategy` spans several processes (a TF_CONFIG cluster)."""
+  resolver = getattr(strategy, "cluster_resolver", None)
+  return bool(resolver is not None and resolver.cluster_spec().as_dict())
+
+
+def agree(strategy, value):
+  """The largest of every worker's integer `value`: a collective, so every worker calls it alike.
+
+  How one worker's wish to stop (a signal it caught) reaches all the others at the same chunk.
+  """
+  key = ("agree", id(strategy))
+  if key not in _AGREE:
+
+    @tf.function
+    def largest(v):
+      per_replica = strategy.run(lambda: tf.reshape(v, [1]))
+      return tf.reduce_max(strategy.gather(per_replica, axis=0))  # ReduceOp has no MAX
+
+    _AGREE[key] = largest
+  return int(_AGREE[key](tf.constant(value, tf.int64)))
+
+
+_AGREE = {}
 
 
 def split_cpu(count):
@@ -415,9 +468,9 @@ def split_cpu(count):
 
 def is_chief(strategy):
   """Whether this process writes results: always without a multi-worker cluster."""
-  resolver = getattr(strategy, "cluster_resolver", None)
-  if resolver is None or not resolver.cluster_spec().as_dict():
+  if not is_multi_worker(strategy):
     return True
+  resolver = strategy.cluster_resolver
   task_type, task_id = resolver.task_type, resolver.task_id
   has_chief = "chief" in resolver.cluster_spec().as_dict()
   return task_type == "chief" or (not has_chief and task_type == "worker" and task_id == 0)

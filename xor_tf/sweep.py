@@ -28,6 +28,14 @@ TF_CONFIG listing all of them and giving this one's index, e.g. on the first of 
 and "index": 1 on the second. Each machine trains its replicas' slices of every configuration's
 seeds; the per-seed results are gathered, and worker 0 (or the "chief" task, if TF_CONFIG lists
 one) prints and writes the sweep, into a --logdir that all can reach and one TensorBoard reads.
+A task that has not started within --cluster_timeout, or that dies mid-sweep, is named in one
+line.
+
+Seeds train in slices of bounded memory, and each finished slice's per-seed results are saved
+at once (<sweep>/results/). Ctrl-C or SIGTERM on any worker stops every worker at the next
+chunk: the chief writes the census of what finished and prints the command that continues it,
+`python -m xor_tf.sweep --resume=<sweep>`, which reads back what is saved instead of training
+it again.
 """
 
 import datetime
@@ -128,11 +136,73 @@ def define_flags():
       "Split the CPU into this many logical devices, so that mirrored (or auto) gives each a "
       "replica and a slice of the seeds.")
 
+  f.resume = flags.DEFINE_string(
+      "resume", None,
+      "Continue the sweep in this sweep directory (one that stopped: Ctrl-C, SIGTERM, a lost "
+      "worker, a full disk) with the flags saved in its flags.txt: configurations and slices of "
+      "seeds whose results it holds are read back, not trained again, and its event files come "
+      "out as if the sweep had run straight through. Only --distribute, --cpu_devices, "
+      "--cluster_timeout and --seeds_per_slice may be given beside it.")
+  f.cluster_timeout = flags.DEFINE_float(
+      "cluster_timeout", 300,
+      "With TF_CONFIG (multi_worker): seconds to wait for every task of the cluster to start; a "
+      "task still missing then is named in a one-line error. Ctrl-C or SIGTERM stop the wait.")
+  f.seeds_per_slice = flags.DEFINE_integer(
+      "seeds_per_slice", 0,
+      "Seeds trained at a time; each finished slice's per-seed results are saved at once, so "
+      "memory stays bounded and --resume loses at most one slice. 0: about "
+      f"{PARAMS_PER_SLICE:,} weights a slice (116,508 seeds of 2-2-1, 4,017 of 2-10-10-10-1).")
+
+  flags.register_validator("cluster_timeout", lambda v: v is not None and v > 0,
+                           message="expected a number of seconds > 0")
+  flags.register_validator("seeds_per_slice", lambda v: v is not None and v >= 0,
+                           message="expected an integer >= 0")
   flags.register_validator("steps", lambda v: v is not None and v > 0,
                            message="expected an integer > 0")
   flags.register_validator("cpu_devices", lambda v: v is not None and v > 0,
                            message="expected an integer > 0")
   return f
+
+
+MAX_SEED = 2**63 - 1  # seeds are int64 in the stateless random ops
+
+
+def seed_ranges(text):
+  """Parses '0-99,200,300-309' into sorted, merged (lo, hi) ranges, hi included; no seed list.
+
+  Raises:
+    ValueError: with a one-line message if a part is not a seed 0..2**63-1 or a range lo-hi,
+      lo <= hi.
+  """
+  ranges = []
+  for part in str(text).split(","):
+    lo, sep, hi = part.strip().partition("-")
+    if (not re.fullmatch(r"[0-9]+", lo) or (sep and not re.fullmatch(r"[0-9]+", hi))
+        or (sep and int(hi) < int(lo))):
+      raise ValueError("--seeds expects seeds >= 0 and ranges lo-hi separated by commas, such "
+                       f"as 0-99 or 0-9,42; received {text!r}.")
+    lo, hi = int(lo), int(hi if sep else lo)
+    if hi > MAX_SEED:
+      raise ValueError(f"--seeds expects seeds from 0 to {MAX_SEED} (64-bit); received "
+                       f"{text!r}.")
+    ranges.append((lo, hi))
+  merged = []
+  for lo, hi in sorted(ranges):
+    if merged and lo <= merged[-1][1] + 1:
+      merged[-1] = (merged[-1][0], max(hi, merged[-1][1]))
+    else:
+      merged.append((lo, hi))
+  return merged
+
+
+def count_seeds(ranges):
+  return sum(hi - lo + 1 for lo, hi in ranges)
+
+
+def seed_array(ranges):
+  """The seeds of `seed_ranges`, sorted, as an int64 array (8 bytes a seed)."""
+  import numpy as np  # pylint: disable=g-import-not-at-top
+  return np.concatenate([np.arange(lo, hi + 1, dtype=np.int64) for lo, hi in ranges])
 
 
 def parse_seeds(text):
@@ -141,15 +211,63 @@ def parse_seeds(text):
   Raises:
     ValueError: with a one-line message if a part is not a seed >= 0 or a range lo-hi, lo <= hi.
   """
-  seeds = set()
-  for part in str(text).split(","):
-    lo, sep, hi = part.strip().partition("-")
-    if (not re.fullmatch(r"[0-9]+", lo) or (sep and not re.fullmatch(r"[0-9]+", hi))
-        or (sep and int(hi) < int(lo))):
-      raise ValueError("--seeds expects seeds >= 0 and ranges lo-hi separated by commas, such "
-                       f"as 0-99 or 0-9,42; received {text!r}.")
-    seeds.update(range(int(lo), int(hi if sep else lo) + 1))
-  return sorted(seeds)
+  return [int(s) for s in seed_array(seed_ranges(text))]
+
+
+# Memory. Training goes slice by slice (about PARAMS_PER_SLICE weights at a time, whatever the
+# number of seeds) and each slice's per-seed results go to disk at once; but a configuration's
+# census (ensemble.census: solved fraction, median, failure groups with their seeds) is
+# computed over all its seeds in memory. CENSUS_BYTES_PER_SEED bounds what that takes (per-seed
+# arrays read back, 48 bytes, and the census' sorting and seed lists; measured peak for 10^6
+# seeds of 2-2-1 in the README), TENSORFLOW_BYTES what TensorFlow and one slice take.
+PARAMS_PER_SLICE = 2**20
+CENSUS_BYTES_PER_SEED = 256
+TENSORFLOW_BYTES = 3 * 2**30
+
+
+def memory_available():
+  """Bytes this process may still use: the least of free memory, a cgroup limit and ulimits."""
+  import resource  # pylint: disable=g-import-not-at-top
+  limits = []
+  try:
+    with open("/proc/meminfo", encoding="ascii") as f:
+      for line in f:
+        if line.startswith("MemAvailable:"):
+          limits.append(int(line.split()[1]) * 1024)
+  except OSError:
+    pass
+  for limit_file, usage_file in (("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory.current"),
+                                 ("/sys/fs/cgroup/memory/memory.limit_in_bytes",
+                                  "/sys/fs/cgroup/memory/memory.usage_in_bytes")):
+    try:
+      with open(limit_file, encoding="ascii") as f, open(usage_file, encoding="ascii") as g:
+        limit, usage = f.read().strip(), g.read().strip()
+      if limit.isdigit() and int(limit) < 2**60:
+        limits.append(int(limit) - int(usage))
+    except OSError:
+      pass
+  for which in (resource.RLIMIT_AS, resource.RLIMIT_DATA):
+    soft, _ = resource.getrlimit(which)
+    if soft != resource.RLIM_INFINITY:
+      limits.append(soft - 2 * TENSORFLOW_BYTES)  # TensorFlow reserves much address space
+  return min(limits) if limits else 2**63
+
+
+def largest_seed_count(available=None):
+  """How many seeds a configuration's census can hold in the memory this process has."""
+  available = memory_available() if available is None else available
+  return max(0, (available - TENSORFLOW_BYTES) // CENSUS_BYTES_PER_SEED)
+
+
+def check_seed_count(count, available=None):
+  """Raises ValueError (one line) if `count` seeds' census would not fit in memory."""
+  available = memory_available() if available is None else available
+  largest = largest_seed_count(available)
+  if count > largest:
+    raise ValueError(
+        f"--seeds expects at most {largest} seeds here (the census of a configuration holds "
+        f"~{CENSUS_BYTES_PER_SEED} bytes a seed in the {available / 2**30:.1f} GiB this "
+        f"process may use); received {count} seeds. Sweep them in parts (--seeds=lo-hi).")
 
 
 def parse_numbers(name, values):
@@ -239,9 +357,9 @@ def config_name(config):
   return "-".join(config_lib.name_parts(config, seed=False))
 
 
-def seed_name(seed, seeds):
-  """'seed007' for seed 7 of seeds up to 100-999: zero-padded so the runs sort by seed."""
-  return f"seed{seed:0{len(str(max(seeds)))}d}"
+def seed_name(seed, largest):
+  """'seed007' for seed 7 when the largest seed has 3 digits: zero-padded so runs sort by seed."""
+  return f"seed{int(seed):0{len(str(int(largest)))}d}"
 
 
 def default_sweep_name():
@@ -289,7 +407,7 @@ def hparams_of(configs, seeds, trials):
       values.setdefault(name, set()).add(value)
   hparams = [hp.HParam(name, hp.Discrete(sorted(v))) for name, v in values.items()]
   if trials == "seed":
-    hparams.append(hp.HParam("seed", hp.IntInterval(min(seeds), max(seeds))))
+    hparams.append(hp.HParam("seed", hp.IntInterval(int(min(seeds)), int(max(seeds)))))
     metrics = [hp.Metric(tag, description=TRIAL_METRICS[tag]) for tag in TRIAL_METRICS]
   else:
     metrics = [hp.Metric(tag, description=CENSUS_METRICS[tag]) for tag in CENSUS_METRICS]
@@ -349,16 +467,15 @@ def failures_markdown(census):
   return "\n".join(rows)
 
 
-def write_trials(config_dir, results, trial_prefix):
+def write_trials(config_dir, results, trial_prefix, largest_seed):
   """One HParams trial per seed: a run directory with its hparams and metrics."""
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
   from tensorboard.plugins.hparams import api as hp  # pylint: disable=g-import-not-at-top
 
   step = results.config.steps
   base = hparam_values(results.config)
-  seeds = [int(s) for s in results.seeds]
-  for m, seed in enumerate(seeds):
-    name = seed_name(seed, seeds)
+  for m, seed in enumerate(int(s) for s in results.seeds):
+    name = seed_name(seed, largest_seed)
     writer = tf.summary.create_file_writer(os.path.join(config_dir, name))
     with writer.as_default():
       hp.hparams(dict(base, seed=seed), trial_id=f"{trial_prefix}/{name}")
@@ -381,22 +498,23 @@ class Progress:
     self.start = time.perf_counter()
     self.done = 0
 
-  def chunk(self, index, name, steps):
+  def chunk(self, index, name, steps, seeds_done=0, seeds=0):
     def on_chunk(step, solved):
       if self.live and step < steps:
-        self.out.write(f"\r[{index}/{self.total}] {name}: step {step}/{steps}, "
+        part = f" (seeds {seeds_done + 1}-{seeds_done + seeds})" if seeds_done else ""
+        self.out.write(f"\r[{index}/{self.total}] {name}{part}: step {step}/{steps}, "
                        f"{solved} solved so far{self._eta()}\033[K")
         self.out.flush()
     return on_chunk
 
-  def finished(self, index, census, seconds):
+  def finished(self, index, census, seconds, note=""):
     self.done += 1
     median = "—" if math.isnan(census.median_steps) else f"{census.median_steps:g}"
     from xor_tf import ensemble  # pylint: disable=g-import-not-at-top
     line = (f"[{index}/{self.total}] {ensemble.describe(census.config)}: solved "
             f"{census.solved}/{census.seeds}, median steps {median}, diverged "
             f"{census.diverged}, stuck: {ensemble.failures_text(census, limit=2)} "
-            f"({seconds:.1f} s{self._eta()})")
+            f"({note or f'{seconds:.1f} s'}{self._eta()})")
     self.out.write(("\r" if self.live else "") + line + ("\033[K" if self.live else "") + "\n")
     self.out.flush()
 
@@ -407,81 +525,439 @@ class Progress:
     return f", ~{left:.0f} s left"
 
 
-def run(configs, seeds, *, logdir, sweep_name=None, trials="seed", strategy=None,
-        flag_lines=(), out=sys.stdout):
-  """Trains every configuration over `seeds` as one ensemble each and logs the sweep.
+# ---------------------------------------------------------------------------------------------
+# Results on disk. Each slice of a configuration's seeds that finishes is saved at once as
+# <sweep>/results/<config>/seeds-<first>-<end>.npz (positions in the sweep's sorted seeds, end
+# excluded; numpy arrays seeds, loss, accuracy, solved_step, diverged_step, probabilities),
+# after its trials' run directories; a configuration whose census is written gets
+# <sweep>/results/<config>/done. That is what --resume reads back instead of training again.
+# (Beside the runs, not in them: TensorBoard sees no event file there.)
+
+RESULTS = "results"
+DONE = "done"
+SLICE_FIELDS = ("seeds", "loss", "accuracy", "solved_step", "diverged_step", "probabilities")
+_SLICE_FILE = re.compile(r"seeds-(\d+)-(\d+)\.npz")
+
+
+def results_dir(sweep_dir, name):
+  return os.path.join(sweep_dir, RESULTS, name)
+
+
+def slice_path(folder, lo, hi):
+  return os.path.join(folder, f"seeds-{lo:012d}-{hi:012d}.npz")
+
+
+def on_disk(folder):
+  """(whether the configuration is done, [(lo, hi)] of its slices on disk, sorted)."""
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  if not tf.io.gfile.isdir(folder):
+    return False, []
+  names = tf.io.gfile.listdir(folder)
+  spans = sorted((int(m.group(1)), int(m.group(2)))
+                 for m in map(_SLICE_FILE.fullmatch, names) if m)
+  return DONE in names, spans
+
+
+def save_slice(path, results):
+  """Writes one slice's per-seed arrays; a temporary name first, so a file there is whole."""
+  import numpy as np  # pylint: disable=g-import-not-at-top
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  buffer = io.BytesIO()
+  np.savez(buffer, **{k: np.asarray(getattr(results, k)) for k in SLICE_FIELDS})
+  tf.io.gfile.makedirs(os.path.dirname(path))
+  with tf.io.gfile.GFile(path + ".partial", "wb") as f:
+    f.write(buffer.getvalue())
+  tf.io.gfile.rename(path + ".partial", path, overwrite=True)
+
+
+def load_slice(path):
+  import numpy as np  # pylint: disable=g-import-not-at-top
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  with tf.io.gfile.GFile(path, "rb") as f:
+    with np.load(io.BytesIO(f.read())) as npz:
+      return {k: npz[k] for k in SLICE_FIELDS}
+
+
+def combined(config, parts):
+  """One `ensemble.Results` from per-slice arrays in seed order (timings: 0)."""
+  import dataclasses  # pylint: disable=g-import-not-at-top
+  import numpy as np  # pylint: disable=g-import-not-at-top
+  from xor_tf import ensemble  # pylint: disable=g-import-not-at-top
+  arrays = {k: np.concatenate([p[k] for p in parts]) for k in SLICE_FIELDS}
+  rest = {f.name: 0 for f in dataclasses.fields(ensemble.Results)  # timings
+          if f.name not in arrays and f.name != "config"
+          and f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING}
+  return ensemble.Results(config=config, **arrays, **rest)
+
+
+def to_train(count, have, per_slice):
+  """The (lo, hi) slices of positions 0..count not covered by `have`, each <= per_slice long."""
+  spans, at = [], 0
+  for lo, hi in sorted(have) + [(count, count)]:
+    for start in range(at, lo, per_slice):
+      spans.append((start, min(start + per_slice, lo)))
+    at = max(at, hi)
+  return spans
+
+
+def seeds_per_slice(config, replicas=1):
+  """About PARAMS_PER_SLICE weights per slice (per replica): memory bounded, whatever the seeds."""
+  from xor_tf import ensemble  # pylint: disable=g-import-not-at-top
+  size = sum(int(v.shape.num_elements()) for v in ensemble.template(config).params.values())
+  return max(1, PARAMS_PER_SLICE // size) * replicas
+
+
+# A signal is seen between compiled chunks: with few seeds the ensemble's default chunk (about
+# a second of work for many seeds) would hold millions of steps, so it is capped.
+STOP_CHUNK_STEPS = 10_000
+
+
+def chunk_steps(config, seeds, replicas=1):
+  """Steps per compiled call: the ensemble's default, at most STOP_CHUNK_STEPS."""
+  from xor_tf import ensemble  # pylint: disable=g-import-not-at-top
+  try:
+    default = ensemble.steps_per_chunk(ensemble.template(config), -(-seeds // replicas),
+                                       config.steps)
+  except AttributeError:  # the ensemble chooses its chunks some other way
+    default = config.steps
+  return min(default, STOP_CHUNK_STEPS)
+
+
+def train_slice(config, seeds, **kw):
+  """ensemble.train, with a lone seed trained beside a copy of itself.
+
+  XLA compiles a stack of one network differently from a stack of 2 or more, whose results
+  agree bit for bit; so a sweep's numbers do not depend on how its seeds were sliced.
+  """
+  import dataclasses  # pylint: disable=g-import-not-at-top
+  from xor_tf import ensemble  # pylint: disable=g-import-not-at-top
+  if len(seeds) > 1 or kw.get("strategy") is not None:  # _distributed pads its replicas
+    return ensemble.train(config, seeds, **kw)
+  results = ensemble.train(config, [seeds[0], seeds[0]], **kw)
+  first = {k: getattr(results, k)[:1] for k in SLICE_FIELDS}
+  if isinstance(getattr(results, "params", None), dict):  # the final weights, where kept
+    first["params"] = {k: v[:1] for k, v in results.params.items()}
+  return dataclasses.replace(results, **first)
+
+
+def remove_events(folder):
+  """Deletes the event files directly in `folder` (a run that is about to be written anew)."""
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  for path in tf.io.gfile.glob(os.path.join(folder, "events.out.tfevents.*")):
+    tf.io.gfile.remove(path)
+
+
+def slim(census):
+  """The census without its long seed lists, as kept for the final table (memory: per config)."""
+  import dataclasses  # pylint: disable=g-import-not-at-top
+  return dataclasses.replace(census, failures=[dataclasses.replace(f, seeds=f.seeds[:20])
+                                               for f in census.failures])
+
+
+# ---------------------------------------------------------------------------------------------
+# Running the grid.
+
+
+class Stopped(Exception):
+  """A signal stopped the sweep at a chunk boundary on every worker."""
+
+  def __init__(self, signum, who=""):
+    super().__init__(signum)
+    self.signum, self.who = signum, who
+
+
+class LostWorker(Exception):
+  """A worker of the cluster stopped answering; str() is one line."""
+
+
+class WriteError(Exception):
+  """The sweep directory could not be written; str() is one line."""
+
+
+def _first_line(error):
+  text = str(getattr(error, "message", "") or error).strip()
+  text = re.sub(r"\{\{function_node [^}]*\}\}\s*", "", text)  # TensorFlow's op, not the cause
+  return text.splitlines()[0] if text else type(error).__name__
+
+
+class _Writes:
+  """Turns a failure to write (full disk, lost bucket) into WriteError, one line."""
+
+  def __init__(self, where):
+    self.where = where
+
+  def __enter__(self):
+    return self
+
+  def __exit__(self, kind, error, tb):
+    import tensorflow as tf  # pylint: disable=g-import-not-at-top
+    if kind is not None and issubclass(kind, (OSError, tf.errors.OpError)):
+      raise WriteError(f"could not write {self.where}: {_first_line(error)}; expected a "
+                       "writable directory with room for the sweep.") from None
+    return False
+
+
+def _signal_name(signum):
+  import signal  # pylint: disable=g-import-not-at-top
+  try:
+    return signal.Signals(signum).name
+  except ValueError:
+    return f"signal {signum}"
+
+
+class _Sweep:
+  """One sweep's state while it runs: where it writes, what is on disk, how it stops."""
+
+  def __init__(self, configs, seeds, *, trials, strategy, stop_signal, per_slice, out):
+    import numpy as np  # pylint: disable=g-import-not-at-top
+    from xor_tf import ensemble  # pylint: disable=g-import-not-at-top
+    self.configs, self.trials, self.strategy = configs, trials, strategy
+    self.seeds = np.asarray(seeds, np.int64)
+    self.largest_seed = int(self.seeds.max())
+    self.chief = strategy is None or ensemble.is_chief(strategy)
+    self.multi = strategy is not None and ensemble.is_multi_worker(strategy)
+    self.replicas = strategy.num_replicas_in_sync if strategy else 1
+    self.stop_signal, self.per_slice, self.out = stop_signal, per_slice, out
+    self.task_id = (strategy.cluster_resolver.task_id if self.multi else 0)
+    self.sweep_dir = None
+    self.plan = {}
+    self.resuming = False
+
+  def check_stop(self):
+    """Raises Stopped if this worker, or any (a collective in a cluster), caught a signal."""
+    signum = int(self.stop_signal() or 0)
+    if self.multi:
+      from xor_tf import ensemble  # pylint: disable=g-import-not-at-top
+      # signal * 2**16 + task: the largest tells every worker which signal and where.
+      agreed = ensemble.agree(self.strategy, signum * 2**16 + self.task_id if signum else 0)
+      signum, task = divmod(agreed, 2**16)
+      if signum:
+        raise Stopped(signum, who=f"worker {task}" if task != self.task_id else "")
+    elif signum:
+      raise Stopped(signum)
+
+  def config(self, index, config, progress):
+    """Trains what is not on disk of one configuration; returns its census (chief) or None."""
+    from xor_tf import ensemble  # pylint: disable=g-import-not-at-top
+    name = config_name(config)
+    config_dir = os.path.join(self.sweep_dir, name) if self.sweep_dir else None
+    saved = results_dir(self.sweep_dir, name) if self.sweep_dir else None
+    done, have = self.plan.get(name, (False, []))
+    per_slice = self.per_slice or seeds_per_slice(config, self.replicas)
+    spans = to_train(len(self.seeds), have, per_slice)
+    before = time.perf_counter()
+    if self.chief and spans and self.resuming and self.trials == "seed":
+      with _Writes(config_dir):  # trials of a slice that was cut short: written anew
+        gfile = tf_gfile()
+        for lo, hi in spans:
+          for seed in self.seeds[lo:hi]:
+            trial = os.path.join(config_dir, seed_name(seed, self.largest_seed))
+            if gfile.exists(trial):
+              gfile.rmtree(trial)
+    parts = {}
+    for lo, hi in spans:
+      self.check_stop()
+      results = train_slice(config, self.seeds[lo:hi], strategy=self.strategy,
+                            on_chunk=self._on_chunk(progress.chunk(
+                                index, name, config.steps, lo, hi - lo)),
+                            chunk_steps=chunk_steps(config, hi - lo, self.replicas))
+      if self.chief:
+        with _Writes(config_dir):
+          if self.trials == "seed":
+            write_trials(config_dir, results, name, self.largest_seed)
+          save_slice(slice_path(saved, lo, hi), results)
+        parts[lo] = {k: getattr(results, k) for k in SLICE_FIELDS}
+    if not self.chief:
+      return None
+    with _Writes(config_dir):
+      for lo, hi in have:
+        parts[lo] = load_slice(slice_path(saved, lo, hi))
+      census = ensemble.census(combined(config, [parts[lo] for lo in sorted(parts)]))
+      del parts
+      if not done:
+        remove_events(config_dir)  # a census run cut short before `done`
+        write_census(config_dir, census, self.trials, trial_id=name)
+        with tf_gfile().GFile(os.path.join(saved, DONE), "w") as f:
+          f.write("")
+    progress.finished(index, census, time.perf_counter() - before,
+                      note="" if spans else "read back")
+    return slim(census)
+
+  def _on_chunk(self, show):
+    def on_chunk(step, solved):
+      show(step, solved)
+      self.check_stop()
+    return on_chunk
+
+
+def tf_gfile():
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  return tf.io.gfile
+
+
+def run(configs, seeds, *, logdir=None, sweep_name=None, trials="seed", strategy=None,
+        flag_lines=(), out=sys.stdout, resume=None, per_slice=None, stop_signal=None):
+  """Trains every configuration over `seeds`, slice by slice, and logs the sweep.
 
   Args:
     configs: checked `Config`s of hand-built archs (`grid` makes them).
-    seeds: the seeds each configuration trains.
+    seeds: the seeds each configuration trains (sorted, distinct).
     logdir: directory (tf.io.gfile path) that holds sweep directories.
     sweep_name: this sweep's directory name; default: 'sweep-' + timestamp + random suffix.
     trials: 'seed', 'config' or 'none': what one HParams trial is (see --trials).
     strategy: a tf.distribute strategy to split the seeds over, or None (one device).
     flag_lines: the sweep's flags, saved as <sweep>/flags.txt.
     out: where progress and the census table go.
+    resume: an earlier sweep directory of these configs and seeds to continue instead: what
+      it holds is read back, not trained again, and its event files come out as if the sweep
+      had run straight through.
+    per_slice: seeds trained at a time; default: about PARAMS_PER_SLICE weights.
+    stop_signal: called at every chunk boundary; a non-zero signal number stops the sweep.
 
   Returns:
-    (censuses, sweep directory or None on a non-chief worker). A configuration whose
-    networks diverge is recorded as such; the sweep goes on.
+    (censuses, sweep directory); both None on a worker that is not the chief. A configuration
+    whose networks diverge is recorded as such; the sweep goes on.
 
   Raises:
     FileExistsError: if sweep_name names an existing directory.
+    Stopped: after the chief wrote the census of what finished.
+    LostWorker: if a worker of the cluster stopped answering (the chief wrote what finished).
+    WriteError: if the sweep directory could not be written (a new, empty one is removed).
   """
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
-  from tensorboard.plugins.hparams import api as hp  # pylint: disable=g-import-not-at-top
+  from xor_tf import cluster  # pylint: disable=g-import-not-at-top
   from xor_tf import ensemble  # pylint: disable=g-import-not-at-top
 
-  chief = strategy is None or ensemble.is_chief(strategy)
-  if not chief:
+  sweep = _Sweep(configs, seeds, trials=trials, strategy=strategy,
+                 stop_signal=stop_signal or (lambda: 0), per_slice=per_slice, out=out)
+  if not sweep.chief:
     out.write(f"{PROG}: this worker trains its slices of the seeds; the chief prints and "
               "writes the sweep.\n")
-    out = io.StringIO()  # the chief reports
-  sweep_dir = None
-  if chief:
-    sweep_dir = create_sweep_dir(logdir, sweep_name or default_sweep_name())
-    with tf.io.gfile.GFile(os.path.join(sweep_dir, rundir.FLAGS_FILE), "w") as f:
-      f.write(f"# Repeat this sweep (into a new directory): python -m {PROG} "
-              f"--flagfile={os.path.join(sweep_dir, rundir.FLAGS_FILE)}\n")
-      f.write("".join(line + "\n" for line in flag_lines))
-    root = tf.summary.create_file_writer(sweep_dir)
-    if trials != "none":
-      with root.as_default():
-        hp.hparams_config(*hparams_of(configs, seeds, trials))
-      root.flush()
-  networks = len(configs) * len(seeds)
-  out.write(f"{PROG}: {len(configs)} configurations x {len(seeds)} seeds = {networks} networks, "
-            f"{configs[0].steps} steps each"
+    out.flush()
+    out = sweep.out = io.StringIO()  # the chief reports
+  if resume:  # every worker reads the plan before any collective, hence before any writing
+    sweep.resuming = True
+    sweep.plan = {config_name(c): on_disk(results_dir(resume, config_name(c)))
+                  for c in configs}
+    if sweep.multi:  # workers that skip different slices would pair the wrong collectives
+      import zlib  # pylint: disable=g-import-not-at-top
+      mine = zlib.crc32(repr(sorted(sweep.plan.items())).encode())
+      if ensemble.agree(strategy, mine) != mine or ensemble.agree(strategy, -mine) != -mine:
+        raise WriteError(f"the workers see different saved results in {resume}; expected "
+                         "every worker to --resume the same sweep directory (a --logdir that "
+                         "all of them reach).")
+  root = None
+  if sweep.chief:
+    sweep.sweep_dir = resume or create_sweep_dir(logdir, sweep_name or default_sweep_name())
+    try:
+      with _Writes(sweep.sweep_dir):
+        if resume:
+          remove_events(resume)  # the root run is written anew, as if straight through
+        else:
+          with tf.io.gfile.GFile(os.path.join(sweep.sweep_dir, rundir.FLAGS_FILE), "w") as f:
+            f.write(f"# Repeat this sweep (into a new directory): python -m {PROG} "
+                    f"--flagfile={os.path.join(sweep.sweep_dir, rundir.FLAGS_FILE)}\n"
+                    f"# Continue it if it stopped: python -m {PROG} "
+                    f"--resume={sweep.sweep_dir}\n")
+            f.write("".join(line + "\n" for line in flag_lines))
+        root = tf.summary.create_file_writer(sweep.sweep_dir)
+        if trials != "none":
+          with root.as_default():
+            hp_config(configs, sweep.seeds, trials)
+          root.flush()
+    except WriteError:
+      if not resume:  # nothing of this sweep is worth keeping
+        tf.io.gfile.rmtree(sweep.sweep_dir)
+      raise
+  networks = len(configs) * len(sweep.seeds)
+  finished = sum(1 for done, _ in sweep.plan.values() if done)
+  out.write(f"{PROG}: {len(configs)} configurations x {len(sweep.seeds)} seeds = {networks} "
+            f"networks, {configs[0].steps} steps each"
             + (f", {strategy.num_replicas_in_sync} replicas" if strategy else "")
-            + (f"\nsweep directory: {sweep_dir}\n" if sweep_dir else "\n"))
+            + (f"\nsweep directory: {sweep.sweep_dir}" if sweep.sweep_dir else "")
+            + (f"\nresuming: {finished} of {len(configs)} configurations finished, the other "
+               "configurations' saved slices of seeds are read back" if resume else "") + "\n")
   if trials == "seed" and networks > 10_000:
     out.write(f"note: {networks} HParams trials, one run directory each, are slow for "
               "TensorBoard to load; --trials=config writes one per configuration.\n")
+  out.flush()
   progress = Progress(len(configs), out)
   censuses = []
-  for i, config in enumerate(configs, 1):
-    name = config_name(config)
-    before = time.perf_counter()
-    results = ensemble.train(config, seeds, strategy=strategy,
-                             on_chunk=progress.chunk(i, name, config.steps))
-    census = ensemble.census(results)
-    censuses.append(census)
-    if chief:
-      config_dir = os.path.join(sweep_dir, name)
-      write_census(config_dir, census, trials, trial_id=name)
-      if trials == "seed":
-        write_trials(config_dir, results, trial_prefix=name)
-    progress.finished(i, census, time.perf_counter() - before)
+  try:
+    for i, config in enumerate(configs, 1):
+      censuses.append(sweep.config(i, config, progress))
+  except Stopped as e:
+    if sweep.chief:
+      _write_partial(sweep, root, censuses, out)
+      by = f" (caught by {e.who})" if e.who else ""
+      out.write(f"\nstopped by {_signal_name(e.signum)}{by}: {len(censuses)} of {len(configs)} "
+                "configurations finished, and the finished slices of seeds of the next are "
+                f"saved.\ncontinue it: python -m {PROG} --resume={sweep.sweep_dir}\n")
+      out.flush()
+    else:
+      by = f" (caught by {e.who})" if e.who else ""
+      sys.stdout.write(f"stopped by {_signal_name(e.signum)}{by}; the chief saves what "
+                       "finished.\n")
+    if sweep.multi:
+      ensemble.agree(strategy, 0)  # every worker is alive: leave together
+    raise
+  except WriteError as e:
+    raise WriteError(f"{e} What finished is kept: make room, then continue it with python -m "
+                     f"{PROG} --resume={sweep.sweep_dir}") from None
+  except tf.errors.OpError as e:
+    if not sweep.multi:
+      raise
+    me, tasks = cluster.from_tf_config()
+    gone = cluster.lost(tasks, me, str(e))
+    who = ", ".join(map(str, gone)) or "a task of the cluster"
+    if sweep.chief:
+      try:
+        _write_partial(sweep, root, censuses, out)
+      except WriteError:
+        pass
+    raise LostWorker(
+        f"lost {who}: it stopped answering during the sweep; expected every task of TF_CONFIG "
+        "to run it to the end. "
+        + (f"Finished slices are saved: continue with python -m {PROG} "
+           f"--resume={sweep.sweep_dir} on every machine." if sweep.chief else
+           "The chief keeps what finished.")) from None
+  if not sweep.chief:
+    if sweep.multi:
+      ensemble.agree(strategy, 0)  # wait for the chief's writing: leave together
+    return None, None
   table = ensemble.census_table(censuses)
   out.write("\n" + table + "\n")
-  if chief:
+  with _Writes(sweep.sweep_dir):
     with root.as_default():
       tf.summary.text("census", table, step=0)
     root.close()
-    out.write(f"\nsweep directory: {sweep_dir}\nsee it: tensorboard --logdir {sweep_dir} "
-              "(HParams, Scalars and Text dashboards)\n")
+  out.write(f"\nsweep directory: {sweep.sweep_dir}\nsee it: tensorboard --logdir "
+            f"{sweep.sweep_dir} (HParams, Scalars and Text dashboards)\n")
   out.flush()
-  return censuses, sweep_dir
+  if sweep.multi:
+    ensemble.agree(strategy, 0)
+  return censuses, sweep.sweep_dir
+
+
+def hp_config(configs, seeds, trials):
+  from tensorboard.plugins.hparams import api as hp  # pylint: disable=g-import-not-at-top
+  hp.hparams_config(*hparams_of(configs, seeds, trials))
+
+
+def _write_partial(sweep, root, censuses, out):
+  """The census table of the finished configurations, printed and in the root run."""
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  from xor_tf import ensemble  # pylint: disable=g-import-not-at-top
+  if not censuses:
+    if root is not None:
+      root.close()
+    return
+  table = ensemble.census_table(censuses)
+  out.write(f"\ncensus of the {len(censuses)} finished configurations:\n{table}\n")
+  with _Writes(sweep.sweep_dir):
+    with root.as_default():
+      tf.summary.text("census", table, step=0)
+    root.close()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -513,24 +989,57 @@ def configs_from_flags():
     raise ValueError(f"--hidden is expected with --arch=nn or deep; received --arch="
                      f"{','.join(_FLAGS.arch.value)}, whose shapes are fixed.")
   configs = grid(values, hidden=hidden, steps=_FLAGS.steps.value)
-  return configs, parse_seeds(_FLAGS.seeds.value)
+  ranges = seed_ranges(_FLAGS.seeds.value)
+  check_seed_count(count_seeds(ranges))  # before a list of them exists
+  return configs, seed_array(ranges)
 
 
-def start_tensorflow(cpu_devices, distribute):
+def start_tensorflow(cpu_devices, distribute, *, cluster_timeout=None, stop=None):
   """Imports TensorFlow quietly and returns the strategy of --distribute (None: one device).
 
   As quiet.import_tensorflow, except that the CPU split and MultiWorkerMirroredStrategy must
-  come before TensorFlow initialises its devices.
+  come before TensorFlow initialises its devices. In a cluster, the other tasks are met first
+  (xor_tf.cluster.join) within `cluster_timeout` seconds, while signals still reach Python.
+
+  Raises:
+    cluster.ClusterError: one line naming a task that did not join.
+    Stopped: if `stop` caught a signal while the cluster was forming.
   """
   os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
   os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
   with quiet.native_stderr_silenced():
     import tensorflow as tf  # pylint: disable=g-import-not-at-top
     from xor_tf import ensemble  # pylint: disable=g-import-not-at-top
+  multi = distribute == "multi_worker" or (distribute == "auto" and os.environ.get("TF_CONFIG"))
+  deadline = time.monotonic() + (cluster_timeout or 0)
+  if multi and cluster_timeout:
+    from xor_tf import cluster  # pylint: disable=g-import-not-at-top
+    me, tasks = cluster.from_tf_config()
+    def waiting(missing):
+      print(f"{PROG}: {me} waits up to {cluster_timeout:g} s (--cluster_timeout) for "
+            f"{', '.join(map(str, missing))} to start", flush=True)
+
+    if not cluster.join(me, tasks, cluster_timeout, should_stop=lambda: stop and stop.signal,
+                        on_wait=waiting):
+      raise Stopped(stop.signal)
+  with quiet.native_stderr_silenced():
     if cpu_devices > 1:
       ensemble.split_cpu(cpu_devices)
-    strategy = ensemble.make_strategy(distribute)
-    tf.config.list_logical_devices()
+    try:
+      strategy = ensemble.make_strategy(
+          distribute, cluster_timeout=max(10.0, deadline - time.monotonic()) if multi else None)
+      tf.config.list_logical_devices()
+    except (tf.errors.OpError, RuntimeError) as e:
+      if not multi:
+        raise
+      from xor_tf import cluster  # pylint: disable=g-import-not-at-top
+      me, tasks = cluster.from_tf_config()
+      gone = [t for t in tasks if t != me and not cluster.answers(t)]
+      raise cluster.ClusterError(
+          (cluster.missing_message(gone, cluster_timeout) if gone else
+           f"the cluster of TF_CONFIG did not form: {_first_line(e)}")) from None
+  if multi and stop is not None:
+    stop.reinstall()  # TensorFlow's coordination service takes SIGTERM for itself
   return strategy
 
 
@@ -539,25 +1048,119 @@ def exists_message(error):
           "choose another --sweep_name (expected a new name).")
 
 
+class StopOnSignals:
+  """The first Ctrl-C or SIGTERM asks the sweep to stop at the next chunk; a second ends it."""
+
+  SIGNALS = ("SIGINT", "SIGTERM")
+
+  def __init__(self):
+    self.signal = 0
+    self.reinstall()
+
+  def reinstall(self):
+    import signal  # pylint: disable=g-import-not-at-top
+    for name in self.SIGNALS:
+      signal.signal(getattr(signal, name), self._caught)
+
+  def _caught(self, signum, frame):
+    del frame
+    if self.signal:
+      _leave(128 + signum, f"{PROG}: stopped at once by a second {_signal_name(signum)}; what "
+                           "finished is saved in the sweep directory (continue it with "
+                           "--resume=<sweep directory>).\n")
+    self.signal = signum
+
+
+def _leave(status, message="", stream=None):
+  """Exits with `status` at once, skipping TensorFlow's teardown (and a cluster's shutdown wait)."""
+  (stream or sys.stderr).write(message)
+  sys.stdout.flush()
+  sys.stderr.flush()
+  os._exit(status)  # pylint: disable=protected-access
+
+
+def _native_stderr_aside():
+  """TensorFlow's native logs (file descriptor 2) go to a temporary file from here on.
+
+  A lost worker makes its C++ side log errors on file descriptor 2; the user gets the sweep's
+  one line instead. Python's sys.stderr keeps the terminal, so messages and any unexpected
+  traceback still show.
+  """
+  import tempfile  # pylint: disable=g-import-not-at-top
+  sys.stderr.flush()
+  terminal = os.fdopen(os.dup(2), "w", buffering=1, encoding="utf-8", errors="replace")
+  aside = tempfile.TemporaryFile()
+  os.dup2(aside.fileno(), 2)
+  sys.stderr = terminal
+  return aside
+
+
+# Flags that say how to run, not what: the only ones --resume takes beside it.
+HOW_TO_RUN = ("distribute", "cpu_devices", "cluster_timeout", "seeds_per_slice")
+
+
+def resumed_flags(sweep_dir, argv):
+  """Re-parses the flags saved in the sweep directory, keeping the how-to-run flags of argv.
+
+  Raises:
+    ValueError: one line, if sweep_dir holds no sweep, or argv also gives grid flags.
+  """
+  given = [name for name in flags.FLAGS if flags.FLAGS[name].present
+           and name not in HOW_TO_RUN + ("resume", "flagfile")
+           and name in _FLAGS.__dict__]
+  if given:
+    raise ValueError(f"--resume continues the sweep its flags.txt describes; expected only "
+                     f"{', '.join('--' + n for n in HOW_TO_RUN)} beside it, received "
+                     f"{', '.join('--' + n for n in given)}.")
+  flagfile = os.path.join(sweep_dir, rundir.FLAGS_FILE)
+  if "://" not in sweep_dir and not os.path.isfile(flagfile):
+    raise ValueError(f"--resume expects a sweep directory holding {rundir.FLAGS_FILE}; "
+                     f"received {sweep_dir!r}.")
+  keep = [f"--{n}={flags.FLAGS[n].serialize().split('=', 1)[1]}" for n in HOW_TO_RUN
+          if flags.FLAGS[n].present]
+  flags.FLAGS.unparse_flags()
+  parse_flags([argv[0], f"--flagfile={flagfile}", f"--resume={sweep_dir}", *keep])
+
+
 def main(argv):
-  del argv
+  stop = StopOnSignals()
+  resume = _FLAGS.resume.value
   try:
+    if resume:
+      resume = resume.rstrip("/")
+      resumed_flags(resume, argv)
     configs, seeds = configs_from_flags()
-    check_logdir(_FLAGS.logdir.value)
-    if _FLAGS.sweep_name.value is not None:
-      config_lib.check_run_name(_FLAGS.sweep_name.value)
-      path = os.path.join(_FLAGS.logdir.value, _FLAGS.sweep_name.value)
-      if "://" not in path and os.path.lexists(path):
-        raise FileExistsError(path)
+    if not resume:
+      check_logdir(_FLAGS.logdir.value)
+      if _FLAGS.sweep_name.value is not None:
+        config_lib.check_run_name(_FLAGS.sweep_name.value)
+        path = os.path.join(_FLAGS.logdir.value, _FLAGS.sweep_name.value)
+        if "://" not in path and os.path.lexists(path):
+          raise FileExistsError(path)
     if _FLAGS.distribute.value == "multi_worker" and not os.environ.get("TF_CONFIG"):
       raise ValueError("--distribute=multi_worker expects the environment variable TF_CONFIG "
                        "to describe the cluster; received no TF_CONFIG.")
+    if _FLAGS.distribute.value in ("multi_worker", "auto") and os.environ.get("TF_CONFIG"):
+      from xor_tf import cluster  # pylint: disable=g-import-not-at-top
+      cluster.from_tf_config()
   except ValueError as e:
     fail(str(e).replace("--run_name", "--sweep_name"))
   except FileExistsError as e:
     fail(exists_message(e))
-  logging.set_verbosity(logging.WARNING)
-  strategy = start_tensorflow(_FLAGS.cpu_devices.value, _FLAGS.distribute.value)
+  logging.set_verbosity(logging.ERROR)
+  _native_stderr_aside()
+  from xor_tf import cluster  # pylint: disable=g-import-not-at-top
+  try:
+    strategy = start_tensorflow(_FLAGS.cpu_devices.value, _FLAGS.distribute.value,
+                                cluster_timeout=_FLAGS.cluster_timeout.value, stop=stop)
+  except cluster.ClusterError as e:
+    _leave(1, f"{PROG}: error: {e}\n")
+  except Stopped as e:
+    _leave(128 + e.signum, f"stopped by {_signal_name(e.signum)} while waiting for the "
+                           "cluster; nothing was written.\n", sys.stdout)
+  if stop.signal:
+    _leave(128 + stop.signal, f"stopped by {_signal_name(stop.signal)} while starting; nothing "
+                              "was written.\n", sys.stdout)
   # Every sweep setting and the sweep's own flags; not --sweep_name: a repeat gets a new one.
   saved = [n for n, kind in config_lib.sweep_settings().items() if kind != "hidden"] + [
       "seeds", "logdir", "trials", "distribute", "cpu_devices"]
@@ -566,9 +1169,15 @@ def main(argv):
   flag_lines += [f"--hidden={h}" for h in _FLAGS.hidden.value]
   try:
     run(configs, seeds, logdir=_FLAGS.logdir.value, sweep_name=_FLAGS.sweep_name.value,
-        trials=_FLAGS.trials.value, strategy=strategy, flag_lines=flag_lines)
+        trials=_FLAGS.trials.value, strategy=strategy, flag_lines=flag_lines, resume=resume,
+        per_slice=_FLAGS.seeds_per_slice.value or None, stop_signal=lambda: stop.signal)
   except FileExistsError as e:  # another sweep took the name since the check above
-    fail(exists_message(e))
+    _leave(2, f"{PROG}: error: {exists_message(e)}\n")
+  except Stopped as e:
+    _leave(128 + e.signum)  # 130 for Ctrl-C, 143 for SIGTERM, as shells report them
+  except (LostWorker, WriteError) as e:
+    _leave(1, f"{PROG}: error: {e}\n")
+  _leave(0)
 
 
 if __name__ == "__main__":
