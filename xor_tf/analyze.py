@@ -130,8 +130,9 @@ def continue_training(config, params, steps):
     steps: how many steps.
 
   Returns:
-    (first step at which all four points were right [M], or NEVER; final accuracy [M]).
-    The same weights give the same numbers, bit for bit (one compiled program, one block).
+    (first step at which all four points were right and stayed so to the end [M], or NEVER;
+    final accuracy [M]; final weights {name: [M, *shape]}). The same weights give the same
+    numbers, bit for bit (one compiled program, one block).
   """
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
   from xor_tf import ensemble  # pylint: disable=g-import-not-at-top
@@ -139,18 +140,26 @@ def continue_training(config, params, steps):
   config = dataclasses.replace(config, steps=steps)
   prog = ensemble.program(config)
   count = len(next(iter(params.values())))
-  state = prog.initial_state(config.init, list(range(count)))
-  state["params"] = {k: ensemble.models_last(tf.constant(np.asarray(params[k]), tf.float32))
+  # Padded to a power of two (at least 64) by repeating the last net, so that the compiled loop
+  # is traced for a few sizes only; the nets do not mix, and the padding is dropped after.
+  padded = max(64, 1 << (count - 1).bit_length())
+  state = prog.initial_state(config.init, list(range(padded)))
+  state["params"] = {k: ensemble.models_last(tf.constant(_pad(np.asarray(params[k]), padded),
+                                                         tf.float32))
                      for k in state["params"]}
   hyper = {k: tf.constant(v, tf.float32) for k, v in config.hyperparameters.items()}
   chunk = ensemble.steps_per_chunk(prog.net, count, steps)
   for until in list(range(chunk, steps, chunk)) + [steps]:
     state = prog.advance(state, tf.constant(until, tf.int64), hyper)
-  final = prog.finish(state)
-  solved = np.asarray(final["solved_step"])
-  accuracy = np.asarray(final["accuracy"])
-  return np.where((accuracy == 1.0) & (np.asarray(final["diverged_step"]) == NEVER), solved,
-                  NEVER), accuracy
+  final = {k: np.asarray(v)[:count] for k, v in prog.finish(state).items()}
+  solved, accuracy = final["solved_step"], final["accuracy"]
+  weights = {k.split("/", 1)[1]: v for k, v in final.items() if k.startswith("params/")}
+  return np.where((accuracy == 1.0) & (final["diverged_step"] == NEVER), solved,
+                  NEVER), accuracy, weights
+
+
+def _pad(value, rows):
+  return np.concatenate([value, np.repeat(value[-1:], rows - len(value), axis=0)])
 
 
 def starts(net, theta, seeds, eigenvalues, eigenvectors, nudge, curvature_tol, loss_kind):
@@ -218,7 +227,7 @@ def analyze_config(config, seeds, *, controls=10, escape_steps=None, nudge=0.1,
                                           eigenvectors[todo], nudge, curvature_tol,
                                           config.loss)
     batch = np.concatenate([t, nudged, along[has_curvature]])
-    steps, _ = continue_training(config, hessian.unflatten(net, batch), escape_steps)
+    steps, _, _ = continue_training(config, hessian.unflatten(net, batch), escape_steps)
     n = len(t)
     runs["continued"][todo] = steps[:n]
     runs["nudged"][todo] = steps[n:2 * n]
