@@ -26,6 +26,7 @@ initial to the final weights and on a 2-D slice along curvature directions, for 
 solved net side by side; --json writes every analysed net's record.
 """
 
+import concurrent.futures
 import dataclasses
 import json
 import math
@@ -94,6 +95,8 @@ class Analysis:
   eigenvalues: np.ndarray  # [A, P] ascending
   dead_units: np.ndarray  # [A]
   escape_steps: dict  # {'continued'|'nudged'|'curvature': [A] first step solved, -1 never, -2 not run}
+  continued_loss: np.ndarray  # [A] loss at the end of the continued run (NaN: not run)
+  weight_norm: np.ndarray  # [A] ‖θ‖ of the final weights
   params: dict  # {name: [A, *shape]} the final weights
   initial: dict  # {name: [A, *shape]} the initial weights
   seconds: float = 0.0
@@ -107,7 +110,9 @@ class Analysis:
           "class": self.classes[i], "loss": float(self.loss[i]),
           "gradient_norm": float(self.grad_norm[i]),
           "hessian_eigenvalues": [float(v) for v in self.eigenvalues[i]],
-          "dead_units": int(self.dead_units[i]),
+          "dead_units": int(self.dead_units[i]), "weight_norm": float(self.weight_norm[i]),
+          "loss_after_continuing": (None if math.isnan(self.continued_loss[i])
+                                    else float(self.continued_loss[i])),
           "escape_steps": {k: _escape_json(v[i]) for k, v in self.escape_steps.items()},
           "final_weights": {k: np.asarray(v[i], np.float64).tolist()
                             for k, v in self.params.items()}})
@@ -132,7 +137,7 @@ def continue_training(config, params, steps):
   Returns:
     (first step at which all four points were right and stayed so to the end [M], or NEVER;
     final accuracy [M]; final weights {name: [M, *shape]}). The same weights give the same
-    numbers, bit for bit (one compiled program, one block).
+    numbers, bit for bit (the same compiled program and blocks).
   """
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
   from xor_tf import ensemble  # pylint: disable=g-import-not-at-top
@@ -140,18 +145,27 @@ def continue_training(config, params, steps):
   config = dataclasses.replace(config, steps=steps)
   prog = ensemble.program(config)
   count = len(next(iter(params.values())))
-  # Padded to a power of two (at least 64) by repeating the last net, so that the compiled loop
-  # is traced for a few sizes only; the nets do not mix, and the padding is dropped after.
-  padded = max(64, 1 << (count - 1).bit_length())
-  state = prog.initial_state(config.init, list(range(padded)))
-  state["params"] = {k: ensemble.models_last(tf.constant(_pad(np.asarray(params[k]), padded),
-                                                         tf.float32))
-                     for k in state["params"]}
+  # As the ensemble trains: cache-sized blocks, one per core at a time, each its own stack;
+  # the last block is padded by repeating the last net (the nets do not mix) and the padding
+  # dropped after.
+  workers = max(1, len(os.sched_getaffinity(0))) if hasattr(os, "sched_getaffinity") else 1
+  size = ensemble.block_size(prog.net, count, workers)
+  blocks = -(-count // size)
   hyper = {k: tf.constant(v, tf.float32) for k, v in config.hyperparameters.items()}
-  chunk = ensemble.steps_per_chunk(prog.net, count, steps)
-  for until in list(range(chunk, steps, chunk)) + [steps]:
-    state = prog.advance(state, tf.constant(until, tf.int64), hyper)
-  final = {k: np.asarray(v)[:count] for k, v in prog.finish(state).items()}
+  chunk = ensemble.steps_per_chunk(prog.net, size, steps)
+
+  def train_block(b):
+    state = prog.initial_state(config.init, list(range(size)))
+    state["params"] = {k: ensemble.models_last(tf.constant(
+        _pad(np.asarray(params[k])[b * size:(b + 1) * size], size), tf.float32))
+                       for k in state["params"]}
+    for until in list(range(chunk, steps, chunk)) + [steps]:
+      state = prog.advance(state, tf.constant(until, tf.int64), hyper)
+    return {k: np.asarray(v) for k, v in prog.finish(state).items()}
+
+  with concurrent.futures.ThreadPoolExecutor(min(blocks, workers)) as pool:
+    finals = list(pool.map(train_block, range(blocks)))
+  final = {k: np.concatenate([f[k] for f in finals])[:count] for k in finals[0]}
   solved, accuracy = final["solved_step"], final["accuracy"]
   weights = {k.split("/", 1)[1]: v for k, v in final.items() if k.startswith("params/")}
   return np.where((accuracy == 1.0) & (final["diverged_step"] == NEVER), solved,
@@ -220,6 +234,7 @@ def analyze_config(config, seeds, *, controls=10, escape_steps=None, nudge=0.1,
       dead[finite] = hessian.dead_units(net, theta[finite])
   escape_steps = escape_steps or 100 * config.steps
   runs = {k: np.full(len(picked), NOT_RUN, np.int64) for k in ESCAPES}
+  continued_loss = np.full(len(picked), np.nan)
   todo = finite & ~solved[picked]
   if todo.any():
     t = theta[todo]
@@ -227,8 +242,11 @@ def analyze_config(config, seeds, *, controls=10, escape_steps=None, nudge=0.1,
                                           eigenvectors[todo], nudge, curvature_tol,
                                           config.loss)
     batch = np.concatenate([t, nudged, along[has_curvature]])
-    steps, _, _ = continue_training(config, hessian.unflatten(net, batch), escape_steps)
+    steps, _, weights = continue_training(config, hessian.unflatten(net, batch), escape_steps)
     n = len(t)
+    after = hessian.flatten(net, weights)[:n].astype(np.float64)
+    ok = np.all(np.isfinite(after), axis=1)
+    continued_loss[np.nonzero(todo)[0][ok]] = hessian.loss_at(net, after[ok], config.loss)
     runs["continued"][todo] = steps[:n]
     runs["nudged"][todo] = steps[n:2 * n]
     curvature = np.full(n, NOT_RUN, np.int64)
@@ -241,7 +259,9 @@ def analyze_config(config, seeds, *, controls=10, escape_steps=None, nudge=0.1,
              for i in range(len(picked))]
   return Analysis(config=config, seeds_trained=len(results), solved_trained=int(solved.sum()),
                   seeds=a_seeds, classes=classes, loss=loss, grad_norm=grad_norm,
-                  eigenvalues=eigenvalues, dead_units=dead, escape_steps=runs, params=final,
+                  eigenvalues=eigenvalues, dead_units=dead, escape_steps=runs,
+                  continued_loss=continued_loss, weight_norm=np.linalg.norm(theta, axis=1),
+                  params=final,
                   initial=initial, seconds=time.perf_counter() - before)
 
 
@@ -260,12 +280,14 @@ def _escaped(steps):
 def table(analyses):
   """A Markdown table, one row per configuration and class present (solved: the controls)."""
   rows = ["| configuration | solved / seeds | class | nets | median loss | median ‖g‖ | "
-          "median λmin | median λmax | solve when continued | after nudge | along λmin |",
-          "|---|---|---|---|---|---|---|---|---|---|---|"]
+          "median λmin | median λmax | median ‖θ‖ | median loss after continuing | "
+          "solve when continued | after nudge | along λmin |",
+          "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
   for a in analyses:
     classes = np.array(a.classes)
     for c in CLASSES:
       m = classes == c
+      ran = np.isfinite(a.continued_loss)
       if not m.any():
         continue
       label = c + (" (controls)" if c == "solved" else "")
@@ -273,6 +295,7 @@ def table(analyses):
           f"| {config_lib.describe(a.config)} | {a.solved_trained}/{a.seeds_trained} | {label} "
           f"| {int(m.sum())} | {_median(a.loss[m])} | {_median(a.grad_norm[m])} "
           f"| {_median(a.eigenvalues[m, 0])} | {_median(a.eigenvalues[m, -1])} "
+          f"| {_median(a.weight_norm[m])} | {_median(a.continued_loss[m & ran])} "
           + "".join(f"| {_escaped(a.escape_steps[k][m])} " for k in ESCAPES) + "|")
   return "\n".join(rows)
 
@@ -593,8 +616,7 @@ def main(argv):
     cli.fail(PROG, f"analysis directory {str(e)!r} exists already; choose another "
              "--analysis_name (expected a new name).")
   logging.set_verbosity(logging.WARNING)
-  from xor_tf import quiet  # pylint: disable=g-import-not-at-top
-  quiet.import_tensorflow()
+  sweep.start_tensorflow(1, "none")  # quietly, as the sweep: one device, no strategy
   lines = [f"--{n}={','.join(v) if isinstance(v, list) else v}" for n, v in
            ((n, getattr(_FLAGS, n).value) for n in config_lib.sweep_settings() if n != "hidden")]
   lines += [f"--hidden={h}" for h in _FLAGS.hidden.value]
