@@ -208,3 +208,12 @@ def test_bad_flags_fail_in_one_line_with_status_2(tmp_path, flag, expected):
   assert proc.returncode == 2
   assert expected in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
   assert os.listdir(tmp_path) == []
+
+
+def test_a_configuration_with_nothing_to_analyse_gives_empty_rows_not_an_error():
+  config = dataclasses.replace(NN, hidden=(3,), steps=1500)
+  a = analyze.analyze_config(config, [1, 2, 3], controls=0)
+  assert a.solved_trained == 3 and len(a.seeds) == 0
+  assert len(analyze.table([a]).splitlines()) == 2  # the header only
+  assert analyze.metrics(a)["analysis/fraction_solved"] == 1.0
+  assert analyze.config_picture(a) is None

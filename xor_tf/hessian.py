@@ -30,8 +30,8 @@ def size(net):
 
 def flatten(net, params):
   """{name: [M, *shape]} (models first, as `ensemble.Results.params`) -> numpy θ [M, P]."""
-  parts = [np.asarray(params[name]).reshape(len(np.asarray(params[name])), -1)
-           for name, _ in shapes(net)]
+  parts = [np.asarray(params[name]).reshape(len(np.asarray(params[name])), int(np.prod(shape)))
+           for name, shape in shapes(net)]
   return np.concatenate(parts, axis=1)
 
 
