@@ -11,6 +11,7 @@ from conftest import run_module
 from xor_tf import analyze
 from xor_tf import config as config_lib
 from xor_tf import ensemble
+from xor_tf import events
 from xor_tf import hessian
 
 NN = config_lib.Config(arch="nn")
@@ -217,3 +218,13 @@ def test_a_configuration_with_nothing_to_analyse_gives_empty_rows_not_an_error()
   assert len(analyze.table([a]).splitlines()) == 2  # the header only
   assert analyze.metrics(a)["analysis/fraction_solved"] == 1.0
   assert analyze.config_picture(a) is None
+
+
+@pytest.mark.parametrize("arch", ["nn", "keras"])
+def test_train_landscape_draws_the_runs_two_pictures(tmp_path, arch):
+  proc = run_module("xor_tf.train", f"--logdir={tmp_path}", f"--arch={arch}", "--steps=200",
+                    "--log_every=100", "--image_every=0", "--landscape", "--run_name=r")
+  assert proc.returncode == 0, proc.stderr
+  picture = tmp_path / "r" / "landscape.png"
+  assert picture.read_bytes().startswith(b"\x89PNG") and f"loss landscape: {picture}" in proc.stdout
+  assert "landscape/landscape" in events.read(str(tmp_path / "r"))

@@ -30,7 +30,7 @@ WriteFailed = events.WriteFailed
 
 
 def run(config, *, logdir, run_name=None, flag_lines=(), out=sys.stdout, checkpoint_every=None,
-        export=False):
+        export=False, landscape=False):
   """Trains `config` into a new run directory under `logdir` and prints what the notebooks print.
 
   Args:
@@ -41,6 +41,8 @@ def run(config, *, logdir, run_name=None, flag_lines=(), out=sys.stdout, checkpo
     out: where the report goes.
     checkpoint_every: save a checkpoint every this many steps (and always at the end).
     export: also write a SavedModel to `<run dir>/saved_model`.
+    landscape: also draw the loss landscape of the run (`analyze.write_landscape`) into
+      `<run dir>/landscape.png` and TensorBoard.
 
   Returns:
     (result, run_dir): a `training.Result` and the path of the run directory.
@@ -52,11 +54,11 @@ def run(config, *, logdir, run_name=None, flag_lines=(), out=sys.stdout, checkpo
   run_dir = rundir.create(logdir, run_name or rundir.default_name(config))
   rundir.write_flags(run_dir, flag_lines)
   return start(config, run_dir, out=out, checkpoint_every=checkpoint_every, export=export,
-               flag_lines=flag_lines), run_dir
+               flag_lines=flag_lines, landscape=landscape), run_dir
 
 
 def start(config, run_dir, *, flag_lines=(), out=sys.stdout, checkpoint_every=None,
-          export=False):
+          export=False, landscape=False):
   """Trains `config` in `run_dir`, a new run directory (`rundir.create`); as `run`.
 
   Raises:
@@ -65,11 +67,11 @@ def start(config, run_dir, *, flag_lines=(), out=sys.stdout, checkpoint_every=No
     WriteFailed: if summaries did not reach the event file; the checkpoints stay usable.
   """
   return _train(config, run_dir, out=out, checkpoint_every=checkpoint_every, export=export,
-                flag_lines=flag_lines)
+                flag_lines=flag_lines, landscape=landscape)
 
 
 def resume(config, run_dir, *, flag_lines=(), out=sys.stdout, checkpoint_every=None,
-           export=False):
+           export=False, landscape=False):
   """Continues the run in `run_dir` from its latest checkpoint up to config.steps steps.
 
   Summaries the run's event files already hold are not written again, so every logging step
@@ -87,13 +89,14 @@ def resume(config, run_dir, *, flag_lines=(), out=sys.stdout, checkpoint_every=N
   written = {tag: max(step for step, _ in entries)
              for tag, entries in events.read(run_dir).items() if entries}
   return _train(config, run_dir, out=out, checkpoint_every=checkpoint_every, export=export,
-                resume=True, written_through=written, flag_lines=flag_lines)
+                resume=True, written_through=written, flag_lines=flag_lines, landscape=landscape)
 
 
 def _train(config, run_dir, *, out, checkpoint_every, export, resume=False, written_through=None,
-           flag_lines=()):
+           flag_lines=(), landscape=False):
   if config.trainer == "fit":
-    return _train_with_fit(config, run_dir, out=out, export=export, flag_lines=flag_lines)
+    return _train_with_fit(config, run_dir, out=out, export=export, flag_lines=flag_lines,
+                           landscape=landscape)
   loop = training.create(config)
   manager = tf.train.CheckpointManager(loop.checkpoint(), os.path.join(run_dir, CHECKPOINTS),
                                        max_to_keep=3)
@@ -127,7 +130,7 @@ def _train(config, run_dir, *, out, checkpoint_every, export, resume=False, writ
     check(result.step)  # the truth table is the last event
   finally:
     writer.close()
-  _finish(result, loop.net, run_dir, out, export)
+  _finish(result, loop.net, run_dir, out, export, config if landscape else None)
   if result.interrupted:
     saved = (manager.latest_checkpoint or "").endswith(f"-{result.step}")
     print(f"stopped by {signal.Signals(stop.signal).name} at step {result.step}; "
@@ -139,7 +142,7 @@ def _train(config, run_dir, *, out, checkpoint_every, export, resume=False, writ
 resume_command = rundir.resume_command
 
 
-def _train_with_fit(config, run_dir, *, out, export, flag_lines):
+def _train_with_fit(config, run_dir, *, out, export, flag_lines, landscape=False):
   from xor_tf import fit  # pylint: disable=g-import-not-at-top (Keras' fit only when asked)
   _print_header(config, out)
   writer = tf.summary.create_file_writer(run_dir)
@@ -150,7 +153,7 @@ def _train_with_fit(config, run_dir, *, out, export, flag_lines):
       _write_text(flag_lines, result)
   finally:
     writer.close()
-  _finish(result, net, run_dir, out, export)
+  _finish(result, net, run_dir, out, export, config if landscape else None)
   return result
 
 
@@ -167,7 +170,11 @@ def _write_text(flag_lines, result):
                   step=result.step)
 
 
-def _finish(result, net, run_dir, out, export):
+def _finish(result, net, run_dir, out, export, landscape_of=None):
+  """The run's outputs after training: SavedModel, pictures, report.
+
+  landscape_of: the run's config, to also draw its loss landscape, or None.
+  """
   if export and not result.interrupted:
     from xor_tf import export as export_lib  # pylint: disable=g-import-not-at-top
     saved_model = os.path.join(run_dir, SAVED_MODEL)
@@ -179,8 +186,27 @@ def _finish(result, net, run_dir, out, export):
   picture = os.path.join(run_dir, DECISION_BOUNDARY)
   rundir.write_atomically(picture, pictures.png(pictures.decision_boundary(
       net(pictures.grid_points())[1][tags.OUTPUT], scale=4)))
+  drawn = _landscape(landscape_of, net, run_dir) if landscape_of is not None else None
   print_report(result, run_dir, out)
   print(f"decision boundary: {picture}", file=out, flush=True)
+  if drawn:
+    print(f"loss landscape: {drawn}", file=out, flush=True)
+
+
+def _landscape(config, net, run_dir):
+  """`analyze.write_landscape` of this run: from the seed's initial weights to the final ones.
+
+  The keras model has `deep`'s parameters under the same names, so its landscape is drawn on
+  the hand-built network of its shape.
+  """
+  import dataclasses  # pylint: disable=g-import-not-at-top
+  from xor_tf import analyze  # pylint: disable=g-import-not-at-top
+  from xor_tf import models  # pylint: disable=g-import-not-at-top
+  start = models.build(dataclasses.replace(config, arch="deep", hidden=config.widths)
+                       if config.arch == "keras" else config)
+  initial = {k: v.numpy() for k, v in start.params.items()}
+  final = {k: v.numpy() for k, v in net.params.items()}
+  return analyze.write_landscape(run_dir, start, initial, final, config.loss)
 
 
 def _restore(loop, manager, run_dir):

@@ -38,6 +38,11 @@ _RESUME = flags.DEFINE_string(
     "A run directory to continue from its latest checkpoint, with the flags it was started "
     "with; --steps (if given) sets the new total. Its summaries continue in the same "
     "directory, each logging step written once.")
+_LANDSCAPE = flags.DEFINE_boolean(
+    "landscape", False,
+    "Also draw the loss landscape of the run (xor_tf.analyze): the loss along the straight line "
+    "from the initial to the final weights, and a slice around the final weights along their "
+    "most negative and most positive curvature; <run dir>/landscape.png and TensorBoard.")
 _EXPORT = flags.DEFINE_boolean(
     "export", False,
     "Also write a SavedModel to <run dir>/saved_model; `python -m xor_tf.predict "
@@ -93,7 +98,7 @@ parse_flags = cli.flags_parser("xor_tf.train")
 
 
 # What --resume may be given with; any other flag must agree with the run's flags.txt.
-_RESUME_MAY_SET = ("resume", "steps", "export", "flagfile")
+_RESUME_MAY_SET = ("resume", "steps", "export", "landscape", "flagfile")
 
 
 def resumed_flags(run_dir, argv):
@@ -109,7 +114,8 @@ def resumed_flags(run_dir, argv):
                      f"received {run_dir!r}.")
   given = {f.name: f.value for f in (*_SETTINGS.values(), _LOGDIR, _CHECKPOINT_EVERY, _RUN_NAME)
            if f.present and f.name not in _RESUME_MAY_SET}
-  kept = [f"--resume={run_dir}", f"--export={_EXPORT.value}"]
+  kept = [f"--resume={run_dir}", f"--export={_EXPORT.value}",
+          f"--landscape={_LANDSCAPE.value}"]
   if flags.FLAGS["steps"].present:
     kept.append(f"--steps={_STEPS.value}")
   flags.FLAGS.unparse_flags()
@@ -249,6 +255,7 @@ def _train(config, run_dir, resuming, flag_lines):
   from xor_tf import training  # pylint: disable=g-import-not-at-top
 
   options = dict(checkpoint_every=_CHECKPOINT_EVERY.value, export=_EXPORT.value,
+                 landscape=_LANDSCAPE.value,
                  flag_lines=flag_lines)
   try:
     if resuming:
