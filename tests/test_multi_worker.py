@@ -85,7 +85,7 @@ def test_two_workers_sweep_as_one_process(tmp_path):
       [start_worker(i, ports, tmp_path / "two", *ARGS) for i in (0, 1)])
   assert chief.returncode == 0 and other.returncode == 0, err + other_err
   assert err == "" and other_err == ""
-  assert "2 replicas" in out and "[2/2] nn 2-2-1 sgd lr=5" in out
+  assert "2 replicas" in out and "[2/2] nn-2-2-1 sigmoid sgd lr5" in out
   assert "the chief prints and writes" in other_out
   # Seeds 0-6 in slices of 4: (0, 4) and an uneven (4, 7), each split over the two workers.
   assert_same_sweep(str(tmp_path / "two" / "s"), one_process_sweep(tmp_path, ARGS))
