@@ -228,3 +228,11 @@ def test_train_landscape_draws_the_runs_two_pictures(tmp_path, arch):
   picture = tmp_path / "r" / "landscape.png"
   assert picture.read_bytes().startswith(b"\x89PNG") and f"loss landscape: {picture}" in proc.stdout
   assert "landscape/landscape" in events.read(str(tmp_path / "r"))
+
+
+def test_landscape_of_a_fit_run(tmp_path):
+  proc = run_module("xor_tf.train", f"--logdir={tmp_path}", "--arch=keras", "--trainer=fit",
+                    "--steps=20", "--log_every=10", "--image_every=0", "--landscape",
+                    "--run_name=f")
+  assert proc.returncode == 0, proc.stderr
+  assert (tmp_path / "f" / "landscape.png").read_bytes().startswith(b"\x89PNG")

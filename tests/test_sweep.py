@@ -258,3 +258,12 @@ def test_help_explains_every_flag_without_tensorflow():
   for flag in ("arch", "hidden", "learning_rate", "optimizer", "loss", "init", "seeds", "steps",
                "logdir", "sweep_name", "trials", "distribute", "cpu_devices"):
     assert f"--{flag}:" in proc.stdout, flag
+
+
+def test_grid_compares_values_not_their_printed_names():
+  # -0 and 0 are one momentum: one configuration.
+  assert len(sweep.grid({"arch": ["nn"], "optimizer": ["momentum"], "momentum": [0.0, -0.0]},
+                        steps=10)) == 1
+  # 0.1 and 0.1000001 are two rates that would share a directory: refused in one line.
+  with pytest.raises(ValueError, match=r"distinct names.*lr0.1"):
+    sweep.grid({"arch": ["nn"], "learning_rate": [0.1, 0.1000001]}, steps=10)

@@ -9,7 +9,8 @@ Every entry holds what each part of xor_tf needs of an activation, so nothing el
                an end that is unbounded: the heatmap then spans the layer's own values
   keras        the name of the same function in Keras (`keras.layers.Dense(activation=...)`)
   learning_rate  the SGD learning rate at which the `deep` net learns XOR with this unit,
-               measured with the sweep (README, "Architectures"); the default flag is 5
+               measured with the sweep (README, "Activations and optimizers"); a run
+               takes it unless --learning_rate is given
 
 The output unit stays a sigmoid whatever the hidden units are: its probability is what the loss
 and the truth table read.

@@ -96,7 +96,7 @@ def check_network(net, loss_kind):
 def manual_gradients(net, params, x, y, loss_kind):
   """Loss and d(loss)/d(params) by hand-written backpropagation: (loss, {name: gradient}).
 
-  A drop-in for training.tape_gradients. The forward pass is the network's own `apply`; the
+  A drop-in for step.tape_gradients. The forward pass is the network's own `apply`; the
   backward pass walks `net.units` from the output back to the inputs:
 
     output layer:  delta = (a − y)/N for BCE, 2(a − y)·a(1 − a)/N for MSE

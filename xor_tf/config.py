@@ -2,8 +2,8 @@
 
 Every field of `Config` is a setting declared with `setting(...)`: its help text, its choices or
 check, whether a sweep takes a list of it, how it appears in a run's name, and whether it is an
-HParams hparam. From that one declaration the command lines define their flags (`train_flags`,
-`sweep_flags`), save them in flags.txt, check them (`check`), and name runs (`name_parts`); the
+HParams hparam. From that one declaration the command lines define their flags
+(`define_train_flags`, `xor_tf.sweep.define_flags`), save them in flags.txt, check them (`check`), and name runs (`name_parts`); the
 sweep builds its grid and its HParams from it. To add a setting, add a field here; to add an
 activation or an optimizer, add an entry to `xor_tf.activations` or `xor_tf.optim`.
 """
@@ -41,7 +41,8 @@ def setting(help, *, choices=None, sweep=None, name=None, hparam=False, optimize
     help: the flag's help text.
     choices: the allowed values (an enum flag), or None.
     sweep: how xor_tf.sweep takes it: 'list' (comma-separated values, combined in the grid),
-      'one' (one value for the whole sweep), or None (not a sweep flag).
+      'one' (one value for the whole sweep), 'hidden' (--hidden's repeated shapes), or None
+      (not a sweep flag).
     name: config -> the setting's part of run and configuration names ('' for none), or None.
     hparam: whether it is an HParams hparam of sweeps.
     optimizer_default: for a hyperparameter of some optimizers (named in their
@@ -86,8 +87,9 @@ class Config:
       choices=OPTIMIZERS, sweep="list", name=lambda c: c.optimizer, hparam=True))
   # None: the activation's own rate (activations.ACTIVATIONS), 5 for sigmoid.
   learning_rate: float = dataclasses.field(default=None, metadata=setting(
-      "Learning rate of the optimizer; finite and > 0. Default: the hidden activation's own "
-      "(sigmoid 5, tanh, relu and linear 0.5). The loss is the mean over the four points (the "
+      "Learning rate of the optimizer; finite and > 0. Default: the hidden activation's own ("
+      + ", ".join(f"{a.name} {a.learning_rate:g}" for a in activations_lib.ACTIVATIONS.values())
+      + "). The loss is the mean over the four points (the "
       "notebooks sum), so 4 here equals the notebooks' 1 with SGD. For adam try 0.05.",
       sweep="list", name=lambda c: f"lr{c.learning_rate:g}", hparam=True,
       check=(_finite_positive, "a finite number > 0")))
@@ -264,12 +266,10 @@ def check(config):
 
 
 def check_limits(c):
-  """Raises ValueError for values that are well-formed but could not run in reasonable memory."""
-  for name in ("steps", "log_every", "image_every"):
-    if getattr(c, name) > MAX_STEPS:
-      raise ValueError(f"{name} expects at most {MAX_STEPS:.0e}; received {getattr(c, name)}.")
-  if c.seed > MAX_SEED:
-    raise ValueError(f"seed expects an integer from 0 to 2**63-1; received {c.seed}.")
+  """Raises ValueError for a shape that is well-formed but could not run in reasonable memory.
+
+  (The limits of steps, intervals and seeds are in their fields' declared checks.)
+  """
   widths = c.widths
   if (any(w > MAX_WIDTH for w in widths) or sum(widths) > MAX_UNITS
       or len(widths) > MAX_LAYERS):

@@ -202,8 +202,8 @@ def _landscape(config, net, run_dir):
   import dataclasses  # pylint: disable=g-import-not-at-top
   from xor_tf import analyze  # pylint: disable=g-import-not-at-top
   from xor_tf import models  # pylint: disable=g-import-not-at-top
-  start = models.build(dataclasses.replace(config, arch="deep", hidden=config.widths)
-                       if config.arch == "keras" else config)
+  start = models.build(dataclasses.replace(config, arch="deep", hidden=config.widths,
+                                           trainer="step") if config.arch == "keras" else config)
   initial = {k: v.numpy() for k, v in start.params.items()}
   final = {k: v.numpy() for k, v in net.params.items()}
   return analyze.write_landscape(run_dir, start, initial, final, config.loss)

@@ -324,7 +324,9 @@ def grid(values, *, hidden=(), steps):
   last = [n for n in names if n == "learning_rate"
           or config_lib.FIELDS[n].metadata.get("optimizer_default") is not None]
   names = [n for n in names if n not in last] + last
-  lists = {n: list(values.get(n) or [None]) for n in names}
+  # A setting not given takes its default; None where that depends on others (Config).
+  lists = {n: list(values.get(n) or [None if n in last else getattr(_DEFAULTS, n)])
+           for n in names}
   for n in last:
     if n != "learning_rate" and values.get(n):
       users = [o for o in lists["optimizer"] if n in optim.OPTIMIZERS[o].hyperparameters]
@@ -344,11 +346,21 @@ def grid(values, *, hidden=(), steps):
         config = config_lib.check(config_lib.Config(
             arch=arch, hidden=tuple(widths), steps=steps, log_every=steps, image_every=0,
             **kwargs))
-        # The network, not its arch's name: nn and deep of the same widths are one.
-        key = (config.shape, *config_lib.name_parts(config, seed=False)[1:])
+        # The network, not its arch's name: nn and deep of the same widths are one; and the
+        # values themselves, not their printed names (-0.0 is 0.0).
+        key = (config.shape, *sorted((k, v + 0.0 if isinstance(v, float) else v)
+                                     for k, v in config_lib.hparams(config).items()
+                                     if k not in ("arch", "shape")))
         if key not in seen:
           seen.add(key)
           configs.append(config)
+  names = {}
+  for config in configs:  # two configurations must not share a directory
+    other = names.setdefault(config_name(config), config)
+    if other is not config:
+      raise ValueError(f"the sweep's configurations are expected to have distinct names; "
+                       f"received two named {config_name(config)!r} (values that print alike "
+                       f"to 6 digits: {other.hyperparameters} and {config.hyperparameters}).")
   return configs
 
 

@@ -135,7 +135,7 @@ def resumed_flags(run_dir, argv):
     if value != saved:
       raise ValueError(
           f"--resume continues a run with the flags it was started with; received --{name}="
-          f"{value}, but the run has --{name}={saved} (only --steps and --export may be given "
+          f"{value}, but the run has --{name}={saved} (only --steps, --export and --landscape may be given "
           "with --resume; start a new run to change the others).")
 
 
