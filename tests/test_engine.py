@@ -1,11 +1,9 @@
 """The engine is open: optimizers, activations, settings and summaries are each one entry."""
 
 import dataclasses
-import os
 import subprocess
 import sys
 
-import keras
 import numpy as np
 import pytest
 import tensorflow as tf
