@@ -8,6 +8,8 @@ import os
 import shutil
 import signal
 import sys
+import threading
+import time
 
 from absl import app
 from absl import logging
@@ -142,13 +144,33 @@ def resumed_flags(run_dir, argv):
 _LOCKS = []  # descriptors of the locked run directory, held until the process exits
 
 
+# If a stop has not ended the process this long after its signal (a KeyboardInterrupt that
+# landed inside Keras or TensorFlow and was lost there), the process ends anyway, in one line.
+STOP_GRACE_SECONDS = 20
+
+
 def _interrupt(signum, frame):  # until training installs its own: stop, report, exit 128+N
   del frame
   _interrupt.signum = signum
+  if not _interrupt.seen:
+    _interrupt.seen = True
+    threading.Thread(target=_stop_anyway, args=(signum,), daemon=True).start()
   raise KeyboardInterrupt
 
 
+def _stop_anyway(signum):
+  time.sleep(STOP_GRACE_SECONDS)
+  sys.stderr.write(f"xor_tf.train: error: stopped by {signal.Signals(signum).name}; the run did "
+                   f"not stop within {STOP_GRACE_SECONDS} s of it, so it ended there (what was "
+                   "written is kept).\n")
+  sys.stderr.flush()
+  os._exit(128 + signum)  # pylint: disable=protected-access
+
+
 _interrupt.signum = signal.SIGINT
+# Whether a signal came: a KeyboardInterrupt raised inside TensorFlow or Keras (say while a
+# function traces) can surface as another error from the state it left half-built.
+_interrupt.seen = False
 
 
 def _status_of(error):
@@ -234,7 +256,10 @@ def main(argv):
       run_dir = None
       run_dir = _create_run_dir(config, flag_lines)
     status = _train(config, run_dir, resuming, flag_lines)
-  except KeyboardInterrupt:
+  except BaseException as e:  # pylint: disable=broad-except
+    # A Ctrl-C, or what it left behind when it landed inside TensorFlow; fail()'s exit passes.
+    if isinstance(e, SystemExit) or not (isinstance(e, KeyboardInterrupt) or _interrupt.seen):
+      raise
     if run_dir is None:  # between making the directory and writing flags.txt: nothing to keep
       fail(f"stopped by {signal.Signals(_interrupt.signum).name} before anything was written.",
            status=128 + _interrupt.signum)
