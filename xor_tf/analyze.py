@@ -564,18 +564,7 @@ def define_flags():
 
 
 def _grid_from_flags():
-  values = {}
-  for name, kind in config_lib.sweep_settings().items():
-    if kind != "list":
-      continue
-    given = getattr(_FLAGS, name).value
-    choices = config_lib.FIELDS[name].metadata.get("choices")
-    if choices:
-      sweep.check_choices(name, given, sweep.HAND_BUILT if name == "arch" else choices)
-      values[name] = given
-    else:
-      values[name] = sweep.parse_numbers(name, given)
-  hidden = [config_lib.parse_hidden(h) for h in _FLAGS.hidden.value]
+  values, hidden = sweep.grid_values(_FLAGS)
   if _FLAGS.steps.value is None or _FLAGS.steps.value <= 0:
     raise ValueError(f"--steps expects an integer > 0; received {_FLAGS.steps.value}.")
   return sweep.grid(values, hidden=hidden, steps=_FLAGS.steps.value), sweep.parse_seeds(

@@ -983,20 +983,36 @@ def fail(message, status=2):
 parse_flags = cli.flags_parser(PROG)
 
 
-def configs_from_flags():
-  """The grid and seeds the flags describe (no TensorFlow). Raises ValueError, one line."""
+def grid_values(holders):
+  """The checked values of the declared list settings and the hidden shapes, from parsed flags.
+
+  Args:
+    holders: an object with a flag holder per sweep setting (`define_flags`' namespace, or
+      xor_tf.analyze's, which defines the same grid flags).
+
+  Returns:
+    ({setting name: list of values}, [hidden-width tuples]), for `grid`.
+
+  Raises:
+    ValueError: with a one-line message for a value a setting does not accept.
+  """
   values = {}
   for name, kind in config_lib.sweep_settings().items():
     if kind != "list":
       continue
-    given = getattr(_FLAGS, name).value
+    given = getattr(holders, name).value
     choices = config_lib.FIELDS[name].metadata.get("choices")
     if choices:
       check_choices(name, given, HAND_BUILT if name == "arch" else choices)
       values[name] = given
     else:
       values[name] = parse_numbers(name, given)
-  hidden = [config_lib.parse_hidden(h) for h in _FLAGS.hidden.value]
+  return values, [config_lib.parse_hidden(h) for h in holders.hidden.value]
+
+
+def configs_from_flags():
+  """The grid and seeds the flags describe (no TensorFlow). Raises ValueError, one line."""
+  values, hidden = grid_values(_FLAGS)
   if any(hidden) and all(a in FIXED_SHAPES for a in _FLAGS.arch.value):
     raise ValueError(f"--hidden is expected with --arch=nn or deep; received --arch="
                      f"{','.join(_FLAGS.arch.value)}, whose shapes are fixed.")
