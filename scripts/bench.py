@@ -38,7 +38,6 @@ _BASE_ENV = dict(os.environ)
 LABELS = {
     "xor_tf": "xor_tf, summaries every 100",
     "xor_tf_log1000": "xor_tf, summaries every 1000",
-    "xor_tf_per_tag": "xor_tf, summaries every 100, one tf.summary.write per tag",
     "xor_tf_log1": "xor_tf, summaries every step",
     "xor_tf_pictures": "xor_tf, summaries every 100 + its default pictures",
     "xor_tf_pictures_all": "xor_tf, summaries + pictures every 100",
@@ -153,13 +152,10 @@ def xor_tf_config(*, pictures=False, **values):
   return config_lib.Config(**{k: v for k, v in extras.items() if k in fields}, **values)
 
 
-def run_xor_tf(arch, steps, workdir, *, log_every, write, pictures=False, image_every=None,
-               per_tag_writes=False):
+def run_xor_tf(arch, steps, workdir, *, log_every, write, pictures=False, image_every=None):
   """xor_tf's own training.train with plain SGD; µs/step as it reports (first call excluded).
 
   With `pictures`, the package's pictures every `image_every` steps (default: its default).
-  With `per_tag_writes`, the same loop writes the same record with one tf.summary.write per tag
-  instead of xor_tf.encoding's one raw event.
   """
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
   from xor_tf import training  # pylint: disable=g-import-not-at-top
@@ -168,11 +164,10 @@ def run_xor_tf(arch, steps, workdir, *, log_every, write, pictures=False, image_
   config = xor_tf_config(arch=arch, steps=steps, log_every=log_every, optimizer="sgd",
                          learning_rate=_LEARNING_RATE.value, pictures=pictures, **extra)
   logdir = tempfile.mkdtemp(dir=workdir)
-  writer = tf.summary.create_file_writer(logdir) if write else None
+  writer = tf.summary.create_file_writer(logdir, max_queue=1000) if write else None
   first = FirstLog()
   start = time.perf_counter()
-  loop = training.create(config, writer, per_tag_writes=per_tag_writes) if per_tag_writes else None
-  result = training.train(config, writer=writer, on_log=first, loop=loop)
+  result = training.train(config, writer=writer, on_log=first)
   total = time.perf_counter() - start
   if writer is not None:
     writer.close()
@@ -365,8 +360,6 @@ def runners():
   return {
       "xor_tf": (lambda a, d: run_xor_tf(a, steps, d, log_every=every, write=True), steps),
       "xor_tf_log1000": (lambda a, d: run_xor_tf(a, steps, d, log_every=1000, write=True), steps),
-      "xor_tf_per_tag": (lambda a, d: run_xor_tf(a, steps, d, log_every=every, write=True,
-                                                 per_tag_writes=True), steps),
       # Every step a logging step, as the notebooks and Keras' histogram_freq=1 log: the cost of
       # one logging step's summaries, over a tenth of the steps.
       "xor_tf_log1": (lambda a, d: run_xor_tf(a, tenth, d, log_every=1, write=True), tenth),
@@ -638,9 +631,6 @@ def targets(rows, processes):
       ("deep: xor_tf ≥ 400× faster per step than the notebook loop", ratio("notebook", "deep"),
        400, "min", "×"),
       ("deep: xor_tf ≥ 6× faster per step than NumPy", ratio("numpy", "deep"), 6, "min", "×"),
-      # The hand-encoded raw events (xor_tf.encoding) stay only while they earn this.
-      ("deep: one tf.summary.write per tag ≥ 1.3× slower than xor_tf's encoded events",
-       ratio("xor_tf_per_tag", "deep"), 1.3, "min", "×"),
       ("`python -m xor_tf.train --arch=deep`, cold (the default) ≤ 1.4× a bare "
        "`import tensorflow`", cli_ratio("seconds"), 1.4, "max", "×"),
       ("`python -m xor_tf.train --arch=deep`, XOR_TF_XLA_CACHE=1 and a filled cache ≤ 1.6× a "

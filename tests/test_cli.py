@@ -97,7 +97,8 @@ def test_existing_run_is_never_overwritten(tmp_path):
 
 def test_run_prints_truth_table_and_flagfile_repeats_it(tmp_path):
   first = run_module("xor_tf.train", f"--logdir={tmp_path}", "--arch=nn", "--steps=300",
-                     "--log_every=50", "--seed=3", "--run_name=first")
+                     "--log_every=50", "--image_every=100", "--seed=3",
+                     "--run_name=first")
   assert first.returncode == 0, first.stderr
   out = first.stdout
   for text in ("| x1 | x2 | probability | label | target |", "µs/step", "accuracy",

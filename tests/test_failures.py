@@ -108,7 +108,7 @@ def test_huge_steps_and_interval_stop_on_ctrl_c_and_the_command_pastes_back(tmp_
   # chunks bounded in training steps let the SIGINT through (the test's timeout bounds it).
   run_dir = str(tmp_path / "logs" / "with space")
   proc = start(tmp_path, f"--logdir={tmp_path / 'logs'}", "--run_name=with space",
-               "--steps=1000000000000", "--log_every=1000000000000",
+               "--steps=1000000000000", "--log_every=1000000000000", "--image_every=0",
                "--checkpoint_every=1000000000000")
   try:
     wait_for(proc, "step")
@@ -202,7 +202,7 @@ def test_checkpoints_land_on_every_multiple_between_logging_steps(tmp_path):
 
 
 def test_next_chunk_is_bounded_by_size_and_training_steps():
-  config = config_lib.Config(steps=10**15, log_every=1)
+  config = config_lib.Config(steps=10**15, log_every=1, image_every=0)
   assert training.next_chunk(0, config, 64) == list(range(1, 65))
   big = dataclasses.replace(config, log_every=10**12)
   assert training.next_chunk(0, big, 1) == [training.MAX_STEPS_PER_CALL]
@@ -245,7 +245,8 @@ def small_disk(tmp_path):
 
 
 def test_full_disk_mid_run_stops_at_once_and_the_checkpoint_resumes(tmp_path, small_disk):
-  flags = ["--arch=deep", "--steps=4000", "--log_every=100", "--image_every=100",
+  # Pictures (PNG) every 20 steps outgrow the 1 MB disk long before step 4000.
+  flags = ["--arch=deep", "--steps=4000", "--log_every=20", "--image_every=20",
            "--checkpoint_every=500"]
   proc = run_in(tmp_path, f"--logdir={small_disk}", "--run_name=r", *flags)
   line = one_error_line(proc, status=1)
@@ -260,7 +261,7 @@ def test_full_disk_mid_run_stops_at_once_and_the_checkpoint_resumes(tmp_path, sm
   subprocess.run(["mount", "-o", "remount,size=64m", str(small_disk)], check=True)
   resumed = run_in(tmp_path, *shlex.split(line.rsplit("continue it: ", 1)[1])[3:])
   assert resumed.returncode == 0, resumed.stderr
-  config = config_lib.Config(arch="deep", steps=4000, log_every=100, image_every=100)
+  config = config_lib.Config(arch="deep", steps=4000, log_every=20, image_every=20)
   experiment.run(config, logdir=str(tmp_path), run_name="straight", out=io.StringIO(),
                  checkpoint_every=500)
   loss = lambda d: [(s, float(v)) for s, v in events.read(str(d))["loss"]]

@@ -31,6 +31,7 @@ PICTURES = {
     "logistic": {"pictures/decision_boundary"},
 }
 PICTURES["keras"] = PICTURES["deep"]
+PICTURES = {arch: tags | {"run/truth_table"} for arch, tags in PICTURES.items()}  # drawn alike
 
 
 def train_into(tmp_path, **kw):
@@ -51,6 +52,27 @@ def test_exact_tags_and_steps(tmp_path, arch):
     assert [step for step, _ in entries] == expected, tag
   assert [float(v) for _, v in written["loss"]] == pytest.approx(result.history["loss"])
   assert len(tf.io.gfile.glob(str(tmp_path / "events.out.tfevents.*"))) == 1
+
+
+def test_default_pictures_are_dense_early_and_logged_with_a_truth_table(tmp_path):
+  from xor_tf import experiment
+  result, written = train_into(tmp_path, arch="nn", steps=2500, log_every=1000)
+  picture_steps = [0, 10, 20, 30, 50, 70, 100, 200, 300, 500, 700, 1000, 2000, 2500]
+  assert [s for s, _ in written["pictures/decision_boundary"]] == picture_steps
+  assert [s for s, _ in written["run/truth_table"]] == picture_steps
+  # Picture steps are logging steps: the curve has them, beside the multiples of --log_every.
+  assert [s for s, _ in written["loss"]] == picture_steps == result.history["step"]
+  assert written["run/truth_table"][-1][1].item().decode() == "\n".join(
+      experiment.truth_table(result.probabilities))
+  config = config_lib.Config(arch="nn", steps=2500, log_every=1000)
+  assert [s for s in range(2501) if training.is_picture_step(s, config)] == picture_steps
+  assert [s for s in range(2501) if training.is_logging_step(s, config)] == picture_steps
+
+
+def test_image_every_sets_a_fixed_interval_that_logs_too(tmp_path):
+  _, written = train_into(tmp_path, arch="nn", steps=250, log_every=100, image_every=75)
+  assert [s for s, _ in written["pictures/decision_boundary"]] == [0, 75, 150, 225, 250]
+  assert [s for s, _ in written["loss"]] == [0, 75, 100, 150, 200, 225, 250]
 
 
 def test_histograms_are_tensorboards_and_show_the_final_weights(tmp_path):
@@ -107,10 +129,12 @@ def _final_weights(config):
   return [v.numpy() for v in loop.net.params.values()]
 
 
-def test_diagnostics_match_a_per_step_reference(tmp_path):
+@pytest.mark.parametrize("image_every", [0, None])  # None: picture steps 10, 20, 30 log too
+def test_diagnostics_match_a_per_step_reference(tmp_path, image_every):
   from xor_tf import data, models, optim
   from xor_tf import step as step_lib
-  config = config_lib.Config(arch="nn", steps=20, log_every=10, image_every=0, diagnostics=True)
+  config = config_lib.Config(arch="nn", steps=35, log_every=100, image_every=image_every,
+                             diagnostics=True)
   _, written = train_into(tmp_path, **dataclasses.asdict(config))
   layers = ("layer1", "layer2")
   assert {f"gradient_norm/{l}" for l in layers} | {f"sign_changes/{l}" for l in layers} | {
@@ -126,14 +150,15 @@ def test_diagnostics_match_a_per_step_reference(tmp_path):
   norm = np.sqrt(sum(np.sum(grads[f"layer1/{v}"].numpy() ** 2) for v in ("kernel", "bias")))
   assert float(dict(written["gradient_norm/layer1"])[0]) == pytest.approx(norm, rel=1e-5)
   previous, flips, expected = None, 0, {}
-  for step in range(1, 21):
+  for step in range(1, 36):
     new, _ = step_lib.train_step(net, opt, state, x, y, config.loss)
     up = {k: (new["params"][k] - state["params"][k]).numpy() > 0 for k in state["params"]}
     if previous is not None:
       flips += sum(int(np.sum(up[k] != previous[k])) for k in up)
     previous, state = up, new
-    if step % 10 == 0:
+    if training.is_logging_step(step, config):
       expected[step], flips = flips, 0
   logged = {step: float(v) for step, v in written["sign_changes/total"]}
-  assert logged == {0: 0.0, 10: expected[10], 20: expected[20]}
-  assert expected[10] + expected[20] > 0  # the test sees real flips, so it can fail
+  assert logged == {0: 0.0, **expected}
+  assert list(expected) == ([35] if image_every == 0 else [10, 20, 30, 35])
+  assert sum(expected.values()) > 0  # the test sees real flips, so it can fail

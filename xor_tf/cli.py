@@ -49,6 +49,10 @@ def one_line(error):
     text = f"{error.strerror}: {error.filename!r}" if error.filename else error.strerror
   else:
     text = getattr(error, "message", None) or str(error) or type(error).__name__
+  if "Detected at node" in text:  # a graph's error: its op's own message follows the trace
+    parts = [p for p in text.split("\n\n") if p.strip() and not p.startswith(
+        ("Graph execution error", "Detected at node", "Detected in"))]
+    text = parts[-1] if parts else text
   text = re.sub(r"\{\{[^}]*\}\}\s*", "", text)
   text = " ".join(text.split())
   return text if len(text) <= 300 else text[:297] + "..."

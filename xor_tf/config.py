@@ -122,9 +122,13 @@ class Config:
   log_every: int = dataclasses.field(default=100, metadata=setting(
       "Write summaries (loss, accuracy, histograms) at step 0, every this many steps, and at "
       "the last step.", check=(_int_in(1, MAX_STEPS), f"an integer from 1 to {MAX_STEPS:.0e}")))
-  image_every: int = dataclasses.field(default=500, metadata=setting(
-      "Draw pictures (the decision boundary over the input plane, and one heatmap per hidden "
-      "neuron) at the logging steps that are multiples of this, and at the last step; 0: none.",
+  # None: log-spaced picture steps (xor_tf.training.is_picture_step).
+  image_every: int = dataclasses.field(default=None, metadata=setting(
+      "Draw pictures (the decision boundary over the input plane, one heatmap per hidden "
+      "neuron, the hidden layer's view of the four points) every this many steps and at the "
+      "last step; 0: none. Default: dense early, sparse late (0, 10, 20, 30, 50, 70, 100, "
+      "200, ..., and the last), so the boundary is seen forming. Picture steps are logging "
+      "steps too.",
       check=(_int_in(0, MAX_STEPS), f"an integer from 0 to {MAX_STEPS:.0e}")))
   diagnostics: bool = dataclasses.field(default=False, metadata=setting(
       "Also log, at every logging step: a histogram of each weight's gradient and each layer's "
@@ -334,7 +338,7 @@ def define_train_flags(flags):
     # None where the default depends on other settings (Config.__post_init__ resolves it).
     default = getattr(defaults, f.name)
     if f.name == "learning_rate" or meta.get("optimizer_default") is not None:
-      default = None
+      default = None  # (image_every's default is None too: log-spaced pictures)
     if meta.get("choices"):
       holders[f.name] = flags.DEFINE_enum(f.name, default, meta["choices"], meta["help"])
     elif f.type in (bool, "bool"):

@@ -13,6 +13,7 @@ from xor_tf import data
 from xor_tf import events
 from xor_tf import pictures
 from xor_tf import rundir
+from xor_tf import summaries
 from xor_tf import tags
 from xor_tf import training
 
@@ -109,7 +110,7 @@ def _train(config, run_dir, *, out, checkpoint_every, export, resume=False, writ
     rundir.write_flags(run_dir, flag_lines)
     print(f"xor_tf: resuming {run_dir} at step {at}", file=out)
   check = events.WriteCheck(run_dir)
-  writer = loop.writer = tf.summary.create_file_writer(run_dir)
+  writer = loop.writer = create_writer(run_dir)
   try:
     with stop_on_signals() as stop:  # from the header on: a Ctrl-C while compiling is handled
       _print_header(config, out)
@@ -125,9 +126,12 @@ def _train(config, run_dir, *, out, checkpoint_every, export, resume=False, writ
     with writer.as_default():
       if not resume:  # the same on resume: TensorBoard shows one graph and one list of flags
         tf.summary.graph(loop.step_graph())
-      _write_text(() if resume else flag_lines, result)
+      # The loop wrote the truth table of a picture step; any other last step gets it here.
+      drew = (training.is_picture_step(result.step, config)
+              and int(loop.last_written.numpy()) == result.step)
+      _write_text(() if resume else flag_lines, None if drew else result)
     writer.flush()
-    check(result.step)  # the truth table is the last event
+    check(-1 if drew else result.step)  # whole records; the last the truth table, if here
   finally:
     writer.close()
   _finish(result, loop.net, run_dir, out, export, config if landscape else None)
@@ -145,7 +149,7 @@ resume_command = rundir.resume_command
 def _train_with_fit(config, run_dir, *, out, export, flag_lines, landscape=False):
   from xor_tf import fit  # pylint: disable=g-import-not-at-top (Keras' fit only when asked)
   _print_header(config, out)
-  writer = tf.summary.create_file_writer(run_dir)
+  writer = create_writer(run_dir)
   try:
     result, net = fit.train_with_fit(config, writer=writer, on_log=_progress_printer(config, out),
                                      return_net=True)
@@ -162,12 +166,20 @@ def _print_header(config, out):
         f"trainer={config.trainer}, gradients={config.gradients}", file=out, flush=True)
 
 
-def _write_text(flag_lines, result):
-  """The run's flags and its final truth table, as Markdown for TensorBoard's Text dashboard."""
+def create_writer(run_dir):
+  """The run's summary writer. A logging step writes one event per tag and then flushes them
+  (`training.TrainLoop`), so the queue holds a whole step: no flush in the middle of one."""
+  return tf.summary.create_file_writer(run_dir, max_queue=1000, flush_millis=600_000)
+
+
+def _write_text(flag_lines, result=None):
+  """The run's flags and, if `result` is given, its final truth table, as Markdown for
+  TensorBoard's Text dashboard."""
   if flag_lines:
-    tf.summary.text("run/flags", "\n".join(f"    {line}" for line in flag_lines), step=0)
-  tf.summary.text("run/truth_table", "\n".join(truth_table(result.probabilities)),
-                  step=result.step)
+    tf.summary.text(tags.FLAGS, "\n".join(f"    {line}" for line in flag_lines), step=0)
+  if result is not None:
+    tf.summary.write(tags.TRUTH_TABLE, summaries.truth_table(result.probabilities),
+                     step=result.step, metadata=summaries.TRUTH_TABLE_METADATA)
 
 
 def _finish(result, net, run_dir, out, export, landscape_of=None):

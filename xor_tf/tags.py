@@ -4,6 +4,8 @@ LOSS = "loss"
 ACCURACY = "accuracy"
 OUTPUT = "output"  # the layer name of the network's output probabilities
 SIGN_CHANGES_TOTAL = "sign_changes/total"
+TRUTH_TABLE = "run/truth_table"  # Markdown text, at every picture step and the last step
+FLAGS = "run/flags"  # Markdown text, at step 0
 
 DESCRIPTIONS = {
     LOSS: "Training loss on the four XOR points (BCE from logits, or MSE of the probabilities).",

@@ -21,9 +21,9 @@ import numpy as np
 import tensorflow as tf
 
 from xor_tf import data
-from xor_tf import encoding
 from xor_tf import models
 from xor_tf import optim
+from xor_tf import pictures as pictures_lib
 from xor_tf import step as step_lib
 from xor_tf import summaries
 from xor_tf import tags
@@ -67,23 +67,14 @@ class TrainLoop(tf.Module):
   """A network, its optimizer, the step counter and the summary writer, and the compiled loop."""
 
   def __init__(self, net, optimizer, *, loss, writer=None, logs_per_chunk=1,
-               gradients=step_lib.tape_gradients, pictures=True, diagnostics=False,
-               log_every=None, per_tag_writes=False):
-    """log_every: chunks may also end between logging steps (None: they never do).
-
-    per_tag_writes: write each tag with its own tf.summary.write instead of one raw event
-    (`xor_tf.encoding`): the benchmark's reference for what the encoding saves. Pictures and
-    the per-tag resume bookkeeping are the encoded path's only.
-    """
+               gradients=step_lib.tape_gradients, pictures=True, diagnostics=False):
     super().__init__(name="train_loop")
-    self.per_tag_writes = per_tag_writes
     self.net = net
     self.gradients = gradients
     self.optimizer = optimizer
     self.loss = loss
     self.writer = writer
     self.logs_per_chunk = logs_per_chunk
-    self.log_every = log_every  # chunks may also end between logging steps (None: they never do)
     self.step = tf.Variable(0, dtype=tf.int64, name="step")
     # The last step whose summaries this loop wrote, set in the graph as it writes them.
     self.last_written = tf.Variable(-1, dtype=tf.int64, trainable=False, name="last_written")
@@ -109,20 +100,23 @@ class TrainLoop(tf.Module):
       return record
 
     self._observe = observe
-    example = self._observe(self._read())
     self.pictures = pictures
     if pictures:
       self._draw = lambda params: summaries.draw(net.apply_columns, params,
                                                  net.activation.picture_range)
-      example.update(self._draw(self._read()["params"]))
-    self.tags = list(example)  # pictures last: their bytes are left out when not drawn
+    # The tags and shapes of what a logging step writes, from a trace (no values computed).
+    spec = tf.nest.map_structure(tf.TensorSpec.from_tensor, self._read())
+    example = tf.function(observe, autograph=False).get_concrete_function(spec).structured_outputs
+    self.record_tags = list(example)
+    if pictures:
+      example.update(tf.function(self._draw, autograph=False).get_concrete_function(
+          spec["params"]).structured_outputs)
+    self.picture_tags = [tag for tag in example if tags.is_picture(tag)]
     self.metadata = {tag: summaries.metadata_for(tag, value) for tag, value in example.items()}
-    self.dtypes = {tag: value.dtype for tag, value in example.items()}
-    self.shapes = {tag: value.shape for tag, value in example.items()}
-    self.layout = encoding.Layout(self.dtypes, self.shapes, self.metadata)
-    self.is_picture = [tags.is_picture(tag) for tag in self.tags]
-    self.picture_tags = [tag for tag, p in zip(self.tags, self.is_picture) if p]
-    self.picture_words = sum(n for n, p in zip(self.layout.sizes, self.is_picture) if p)
+    # Every tag a logging step may write, in order; the pictures and the truth table only at
+    # the picture steps.
+    self.tags = self.record_tags + self.picture_tags + ([tags.TRUTH_TABLE] if pictures else [])
+    self.is_picture = [tag not in self.record_tags for tag in self.tags]
 
   def step_graph(self):
     """The graph of one `train_step` (forward, loss, gradients, update), for the Graphs dashboard.
@@ -171,7 +165,7 @@ class TrainLoop(tf.Module):
   # take the whole per-chunk arrays and the loop counters and do the indexing themselves.
 
   @tf.function(jit_compile=True, autograph=False)
-  def _advance(self, packed, counters, log_steps, metrics):
+  def _advance(self, packed, counters, log_steps, metrics, start_logs):
     """Trains from the state (packed, counters[1]) up to the next logging step.
 
     Only training and the loss: what a logging step records is computed by `_record` on the
@@ -184,6 +178,8 @@ class TrainLoop(tf.Module):
         (0: reach none, stay at the step).
       log_steps: int64 [logs_per_chunk], the chunk's logging steps.
       metrics: float32 [logs_per_chunk, 2], loss and accuracy at each logging step reached.
+      start_logs: bool, whether the chunk set off from a logging step (a later iteration
+        always does).
 
     Returns:
       (packed, counters for the next logging step, metrics with row k set, whether to go on).
@@ -202,7 +198,7 @@ class TrainLoop(tf.Module):
 
     state = self._unpack(packed, step)
     if self.diagnostics:  # the count restarts at each logging step, once `_record` has it
-      at_log = True if self.log_every is None else tf.equal(step % self.log_every, 0)
+      at_log = (k > 0) | start_logs
       state["sign_changes"] = tf.nest.map_structure(
           lambda c: tf.where(at_log, tf.zeros_like(c), c), state["sign_changes"])
     state, bad = tf.while_loop(lambda s, b: (s["step"] < until) & (b < 0), one_step,
@@ -218,7 +214,7 @@ class TrainLoop(tf.Module):
 
   @tf.function(jit_compile=True, autograph=False)
   def _record(self, packed, counters, writes, draws, written_through):
-    """What the state (packed, counters[1]) logs, as the raw values of its summaries.
+    """What the state (packed, counters[1]) logs, but its pictures, and which tags to write.
 
     Args:
       packed, counters: the state and counters `_advance` sets off from.
@@ -228,42 +224,40 @@ class TrainLoop(tf.Module):
         this run (-1 for a new run).
 
     Returns:
-      (int32 [words of the tags that are not pictures], the record's values as words
-      (`xor_tf.encoding`); int32 [len(self.tags)] how many of each tag's bytes to write: 0 for
-      a picture not drawn, a tag this run's event files hold at this step or a later one, or
-      every tag if the loss is not finite, and all 0 if writes[k] is False; whether any is
-      written; the step).
+      ({tag: tensor} of self.record_tags; bool [len(self.tags)] whether to write each tag:
+      not a picture that is not drawn, nor a tag this run's event files hold at this step or a
+      later one, nor any if the loss is not finite or writes[k] is False; the step).
     """
     k, step = counters[0], counters[1]
     write, draw = tf.gather(writes, k), tf.gather(draws, k)
-    state = self._unpack(packed, step)
-    record = self._observe(state)
-    encoded = self.layout.encode(record, [t for t, p in zip(self.tags, self.is_picture) if not p])
+    record = self._observe(self._unpack(packed, step))
     wanted = (write & (step > written_through) & (draw | ~tf.constant(self.is_picture))
               & tf.math.is_finite(record[tags.LOSS]))
-    return (encoded, tf.where(wanted, tf.constant(self.layout.lengths, tf.int32), 0),
-            tf.reduce_any(wanted), step)
+    return record, wanted, step
 
   @tf.function(jit_compile=True, autograph=False)
   def _pictures(self, packed, counters):
-    """The pictures of the state (packed, counters[1]), as the words of their summaries.
+    """The pictures of the state (packed, counters[1]) as uint8 RGB {tag: [1, H, W, 3]}, and
+    its output probabilities [4] for the truth table.
 
-    A compiled function of its own, called only at the logging steps that draw, beside
-    `_record` (both cores may be busy with `_advance` and it): compiled into `_record` behind
-    a condition, it made every 2-2-1 logging step ~50 µs slower, drawn or not.
+    A compiled function of its own, called only at the steps that draw, beside `_record` (both
+    cores may be busy with `_advance` and it): compiled into `_record` behind a condition, it
+    made every 2-2-1 logging step ~50 µs slower, drawn or not.
     """
     params = self._unpack(packed, counters[1])["params"]
-    return self.layout.encode(self._draw(params), self.picture_tags)
+    images = {tag: pictures_lib.rgb(image) for tag, image in self._draw(params).items()}
+    probabilities = self.net.apply(params, self.x)[1][tags.OUTPUT]
+    return images, tf.reshape(probabilities, [-1])
 
   @tf.function(autograph=False)
   def train_chunk(self, log_steps, num_logs, draw, entry, written_through):
     """Trains to each of the first `num_logs` logging steps, writing each one's summaries.
 
     A graph-level loop calls the compiled `_advance` once per logging step. Meanwhile, on the
-    other core, `_record` and `_write` record and write the summaries of the state it started
-    from, and they are flushed before the next `_advance` begins: a killed run loses at most
-    the summaries of its last logging step. Those of the state the chunk ends at are written
-    by the next call.
+    other core, `_record` computes what the state it started from records, `_write` writes it
+    (one `tf.summary.write` per tag) and flushes it, all before the next `_advance` begins: a
+    killed run loses at most the summaries of its last logging step. Those of the state the
+    chunk ends at are written by the next call.
 
     Args:
       log_steps: int64 [logs_per_chunk], increasing logging steps; entries past num_logs are
@@ -271,8 +265,8 @@ class TrainLoop(tf.Module):
       num_logs: int32 scalar, how many entries of log_steps are real; with 0 the call only
         writes the summaries of the current state.
       draw: bool [logs_per_chunk]: whether to draw pictures at each logging step.
-      entry: bool [2]: whether to write the summaries of the current state (a logging step),
-        and whether to draw its pictures.
+      entry: bool [3]: whether to write the summaries of the current state (a logging step not
+        yet written), whether to draw its pictures, and whether it is a logging step.
       written_through: int64 [len(self.tags)]: the last step each tag was written at before
         this run (-1 for a new run); a resumed run writes no tag at or before that step.
 
@@ -280,15 +274,14 @@ class TrainLoop(tf.Module):
       {'metrics': float32 [logs_per_chunk, 2] loss and accuracy, 'recorded': how many are real,
        'nonfinite_step': the step whose loss was not finite, or -1}.
     """
-    draws = tf.concat([entry[1:], draw], axis=0)  # at the state each iteration starts from
+    draws = tf.concat([entry[1:2], draw], axis=0)  # at the state each iteration starts from
     writes = tf.concat([entry[:1], tf.ones_like(draw)], axis=0)
-    drawn = draws & writes  # whether to draw the pictures of the state each iteration starts from
-    arrays = (writes, draws, drawn, written_through)
+    arrays = (writes, draws, written_through)
 
     def until_log(go, counters, packed, metrics, written):
       with tf.control_dependencies([written]):  # the summaries before this state's are on disk
         new_packed, new_counters, metrics, go = self._advance(packed, counters, log_steps,
-                                                              metrics)
+                                                              metrics, entry[2])
       written = self._write(packed, counters, *arrays, written)
       return go, new_counters, new_packed, metrics, written
 
@@ -311,55 +304,46 @@ class TrainLoop(tf.Module):
     return {"metrics": metrics, "recorded": tf.cast(tf.where(bad < 0, k, k - 1), tf.int32),
             "nonfinite_step": bad}
 
-  def _write(self, packed, counters, writes, draws, drawn, written_through, last):
-    """Writes the wanted summaries of a state as one event and flushes it.
+  def _write(self, packed, counters, writes, draws, written_through, last):
+    """Writes the wanted summaries of a state, one `tf.summary.write` per tag, and flushes them.
 
     Called with the writer as the default. Returns the state's step if it wrote any, else
     `last`.
     """
     if self.writer is None:
       return last
-    if self.per_tag_writes:
-      return self._write_per_tag(packed, counters, writes, written_through, last)
-    encoded, lengths, wanted, step = self._record(packed, counters, writes, draws,
-                                                  written_through)
-    if self.pictures:  # drawn meanwhile; `lengths` leaves them out if they are not wanted
-      pictures = tf.cond(tf.gather(drawn, counters[0]),
-                         lambda: self._pictures(packed, counters),
-                         lambda: tf.zeros([self.picture_words], tf.int32))
+    record, wanted, step = self._record(packed, counters, writes, draws, written_through)
+    n = len(self.record_tags)
 
-    def write_summaries():
-      words = tf.concat([encoded, pictures], axis=0) if self.pictures else encoded
-      written = tf.summary.experimental.write_raw_pb(self.layout.summaries(words, lengths),
-                                                     step=step)
-      with tf.control_dependencies([written]):
+    def write_record():
+      written = []
+      for i, tag in enumerate(self.record_tags):
+        with tf.summary.record_if(wanted[i]):
+          written.append(tf.summary.write(tag, record[tag], step=step,
+                                          metadata=self.metadata[tag]))
+      if self.pictures:  # drawn meanwhile, only where wanted
+        written.append(tf.cond(tf.reduce_any(wanted[n:]),
+                               lambda: self._write_pictures(packed, counters, wanted[n:], step),
+                               lambda: tf.constant(False)))
+      with tf.control_dependencies(written):
         flushed = self.writer.flush()  # what was logged survives a kill
       with tf.control_dependencies([flushed]):
         return tf.identity(step)
 
-    return tf.cond(wanted, write_summaries, lambda: last)
+    return tf.cond(tf.reduce_any(wanted), write_record, lambda: last)
 
-
-  @tf.function(jit_compile=True, autograph=False)
-  def _record_values(self, packed, counters, writes, written_through):
-    """`_record` without the encoding: (the record's tensors but pictures, wanted, step)."""
-    k, step = counters[0], counters[1]
-    record = self._observe(self._unpack(packed, step))
-    wanted = (tf.gather(writes, k) & (step > tf.reduce_max(written_through))
-              & tf.math.is_finite(record[tags.LOSS]))
-    return {t: v for t, v in record.items() if not tags.is_picture(t)}, wanted, step
-
-  def _write_per_tag(self, packed, counters, writes, written_through, last):
-    record, wanted, step = self._record_values(packed, counters, writes, written_through)
-
-    def write_summaries():
-      written = summaries.write(record, step, self.metadata)
-      with tf.control_dependencies([written]):
-        flushed = self.writer.flush()
-      with tf.control_dependencies([flushed]):
-        return tf.identity(step)
-
-    return tf.cond(wanted, write_summaries, lambda: last)
+  def _write_pictures(self, packed, counters, wanted, step):
+    """Writes the pictures (PNG, outside XLA) and the truth table of a state, where wanted."""
+    images, probabilities = self._pictures(packed, counters)
+    written = []
+    for i, tag in enumerate(self.picture_tags):
+      with tf.summary.record_if(wanted[i]):
+        written.append(tf.summary.write(tag, summaries.image_value(images[tag]), step=step,
+                                        metadata=self.metadata[tag]))
+    with tf.summary.record_if(wanted[-1]):
+      written.append(tf.summary.write(tags.TRUTH_TABLE, summaries.truth_table(probabilities),
+                                      step=step, metadata=summaries.TRUTH_TABLE_METADATA))
+    return tf.reduce_all(tf.stack(written))
 
 
 class Diverged(Exception):
@@ -379,8 +363,66 @@ def logging_steps(total_steps, log_every):
   return steps
 
 
+# The default picture steps (--image_every unset): 0 and m * 10**k for these m and k >= 1, so
+# 0, 10, 20, 30, 50, 70, 100, 200, ...: dense while the boundary forms, sparse once it has.
+PICTURE_MANTISSAS = (1, 2, 3, 5, 7)
+
+
+def _log_spaced(step):
+  if step == 0:
+    return True
+  power = 0
+  while step % 10 == 0:
+    step //= 10
+    power += 1
+  return power >= 1 and step in PICTURE_MANTISSAS
+
+
+def _next_log_spaced(at):
+  """The first default picture step after `at`."""
+  scale = 10
+  while True:
+    for m in PICTURE_MANTISSAS:
+      if m * scale > at:
+        return m * scale
+    scale *= 10
+
+
+def is_picture_step(step, config):
+  """Whether `step` draws pictures: the last step and, with --image_every unset, 0, 10, 20, 30,
+  50, 70, 100, 200, ... (`PICTURE_MANTISSAS`); with --image_every=N the multiples of N; never
+  with 0. Every picture step is a logging step."""
+  every = config.image_every
+  if every == 0 or step > config.steps:
+    return False
+  if step == config.steps:
+    return True
+  return _log_spaced(step) if every is None else step % every == 0
+
+
+def next_picture_step(at, config):
+  """The first picture step after `at` (config.steps at the latest), or None if there is none."""
+  every = config.image_every
+  if every == 0 or at >= config.steps:
+    return None
+  following = _next_log_spaced(at) if every is None else (at // every + 1) * every
+  return min(following, config.steps)
+
+
 def is_logging_step(step, config):
-  return step % config.log_every == 0 or step == config.steps
+  """Whether `step` writes summaries: 0, the multiples of --log_every, the picture steps and
+  the last."""
+  return (step % config.log_every == 0 or step == config.steps
+          or is_picture_step(step, config))
+
+
+def next_logging_step(at, config):
+  """The first logging step after `at` (`is_logging_step`); config.steps at the latest."""
+  candidates = [(at // config.log_every + 1) * config.log_every, config.steps]
+  picture = next_picture_step(at, config)
+  if picture is not None:
+    candidates.append(picture)
+  return min(candidates)
 
 
 def logs_per_chunk(log_every):
@@ -420,8 +462,8 @@ def create(config, writer=None, **options):
   optimizer = optim.Optimizer(config.optimizer, config.hyperparameters, net.params)
   return TrainLoop(net, optimizer, loss=config.loss, writer=writer, **options,
                    logs_per_chunk=logs_per_chunk(config.log_every),
-                   gradients=step_lib.GRADIENTS[config.gradients], pictures=config.image_every > 0,
-                   diagnostics=config.diagnostics, log_every=config.log_every)
+                   gradients=step_lib.GRADIENTS[config.gradients], pictures=config.image_every != 0,
+                   diagnostics=config.diagnostics)
 
 
 def next_chunk(at, config, size, checkpoint_every=None, max_steps=MAX_STEPS_PER_CALL):
@@ -436,10 +478,10 @@ def next_chunk(at, config, size, checkpoint_every=None, max_steps=MAX_STEPS_PER_
   if checkpoint_every:
     end = min(end, (at // checkpoint_every + 1) * checkpoint_every)
   stops = []
-  step = (at // config.log_every + 1) * config.log_every
+  step = next_logging_step(at, config)
   while step < end and len(stops) < size:
     stops.append(step)
-    step += config.log_every
+    step = next_logging_step(step, config)
   if len(stops) < size:
     stops.append(end)
   return stops
@@ -492,14 +534,13 @@ def train(config, *, writer=None, on_log=None, loop=None, checkpoints=None,
   through = tf.constant([(written_through or {}).get(tag, -1) for tag in loop.tags], tf.int64)
 
   def draws(step):
-    return config.image_every > 0 and is_logging_step(step, config) and (
-        step % config.image_every == 0 or step == config.steps)
+    return is_picture_step(step, config)
 
   def entry(at):
     # Whether to write the summaries of the state a call starts from (a logging step not yet
     # written: a fresh run's first call writes step 0 and stays there), and to draw them.
     return tf.constant([is_logging_step(at, config) and int(loop.last_written.numpy()) != at,
-                        draws(at)])
+                        draws(at), is_logging_step(at, config)])
 
   try:
     at, first = start, True
