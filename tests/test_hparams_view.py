@@ -118,6 +118,11 @@ def test_trial_names_keep_what_differs():
   one = sweep.grid({"arch": ["deep"]}, steps=10)
   assert list(sweep.trial_names(one).values()) == [""]
   assert sweep.trial_id_of("", 3, 9) == "seed3"
+  archs = sweep.grid({"arch": ["nn", "deep"], "optimizer": ["sgd", "adam"]}, steps=10)
+  assert sorted(sweep.trial_names(archs).values()) == ["deep-adam", "deep-sgd", "nn-adam",
+                                                        "nn-sgd"]
+  shapes = sweep.grid({"arch": ["nn", "deep"]}, hidden=[(2,), (4,)], steps=10)
+  assert sorted(sweep.trial_names(shapes).values()) == ["nn-2-2-1", "nn-2-4-1"]
   mixed = sweep.grid({"arch": ["nn"], "optimizer": ["sgd", "momentum"]}, steps=10)
   assert sorted(sweep.trial_names(mixed).values()) == ["momentum-mom0.9", "sgd"]
   assert np.unique(list(sweep.trial_names(mixed).values())).size == 2

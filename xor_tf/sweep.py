@@ -524,13 +524,24 @@ def trial_names(configs):
   """{config_name: what its trials are called}: the name parts that differ across the sweep.
 
   E.g. 'tanh-lr0.5' for 'nn-2-2-1-tanh-sgd-lr0.5-bce-uniform' in a sweep of activations and
-  learning rates, so HParams' trial column shows what tells the trials apart; '' for every
-  configuration when the sweep has one.
+  learning rates, so that HParams' trial column (10em wide, about 16 characters) shows what
+  tells the trials apart; an architecture by its name alone ('deep', not 'deep-2-10-10-10-1')
+  unless the sweep has several shapes of it (--hidden); '' for every configuration when the
+  sweep has one.
   """
   named = [f for f in config_lib.FIELDS.values()
            if f.metadata.get("name") is not None and f.name != "seed"]
-  parts = [[(f.metadata["name"](c) if getattr(c, f.name) is not None else None) for f in named]
-           for c in configs]
+  shapes = {}
+  for c in configs:
+    shapes.setdefault(c.arch, set()).add(c.shape)
+  arch_alone = all(len(s) == 1 for s in shapes.values())  # the shape column tells the rest
+
+  def part(field, c):
+    if getattr(c, field.name) is None:
+      return None
+    return c.arch if field.name == "arch" and arch_alone else field.metadata["name"](c)
+
+  parts = [[part(f, c) for f in named] for c in configs]
   varying = [i for i in range(len(named)) if len({p[i] for p in parts}) > 1]
   names = {config_name(c): "-".join(p[i] for i in varying if p[i] is not None)
            for c, p in zip(configs, parts)}
