@@ -13,8 +13,8 @@ uses that counterpart, so both trainers make the same update.
             p ← p − lr·√(1 − β2ᵗ)/(1 − β1ᵗ) · m / (√v + ε)
 
 To add an optimizer, add an entry to OPTIMIZERS (its update loops over `_each(params)`, which
-gives each parameter's update its name scope in the Graphs dashboard). A hyperparameter of its own (like momentum's
-μ) is a field of `xor_tf.config.Config` declared with `config.setting(...,
+gives each parameter's update its name scope in the Graphs dashboard). A hyperparameter of its
+own (like momentum's μ) is a field of `xor_tf.config.Config` declared with `config.setting(...,
 optimizer_default=<its default>)`, named in the entry's `hyperparameters`: from there it reaches the flags, the sweep, HParams
 and run names.
 
