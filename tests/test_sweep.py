@@ -135,10 +135,10 @@ def test_sweep_cli_logs_hparams_and_goes_on_after_a_divergence(tmp_path):
   experiment = hparams_metadata.parse_experiment_plugin_data(
       acc.SummaryMetadata(hparams_metadata.EXPERIMENT_TAG).plugin_data.content)
   assert {h.name for h in experiment.hparam_infos} == {
-      "arch", "shape", "activation", "optimizer", "learning_rate", "loss", "init", "steps",
-      "seed"}
+      "arch", "shape", "activation", "optimizer", "learning_rate", "log10_learning_rate", "loss",
+      "init", "steps", "seed"}
   assert [m.name.tag for m in experiment.metric_infos] == [
-      "final_loss", "final_accuracy", "steps_to_solve", "diverged"]
+      "solved", "steps_to_solve", "final_loss", "final_accuracy", "diverged"]
   assert "| nn-2-2-1 sigmoid adam lr1e+38 bce uniform |" in events.read(str(root))["census"][0][1].item(
       ).decode()
   assert (root / "flags.txt").exists()
@@ -151,11 +151,12 @@ def test_sweep_cli_logs_hparams_and_goes_on_after_a_divergence(tmp_path):
     assert names[0].startswith("events.out.tfevents.")
   hparams = _session_hparams(str(good / "seed2"))
   assert hparams == {"arch": "nn", "shape": "2-2-1", "activation": "sigmoid", "optimizer": "adam",
-                     "learning_rate": 0.1, "loss": "bce", "init": "uniform", "steps": 300,
-                     "seed": 2}
+                     "learning_rate": 0.1, "log10_learning_rate": -1.0, "loss": "bce",
+                     "init": "uniform", "steps": 300, "seed": 2}
   diverged = events.read(str(bad / "seed1"))
-  assert diverged["diverged"] == [(300, 1.0)]
-  assert "final_loss" not in diverged and "final_accuracy" not in diverged
+  assert diverged["diverged"] == [(300, 1.0)] and diverged["solved"] == [(300, 0.0)]
+  assert diverged["final_loss"] == [(300, np.float32(sweep.DIVERGED_LOSS))]
+  assert diverged["final_accuracy"] == [(300, 0.0)] and diverged["steps_to_solve"] == [(300, 301)]
   finished = events.read(str(good / "seed1"))
   assert finished["diverged"] == [(300, 0.0)] and np.isfinite(finished["final_loss"][0][1])
   assert finished["final_accuracy"][0][0] == 300
@@ -185,6 +186,10 @@ def test_sweep_writes_through_tf_io_gfile_with_one_trial_per_configuration():
   trial = os.path.join(sweep_dir, "logistic-2-1-sigmoid-sgd-lr5-mse-normal")
   assert _session_hparams(trial)["learning_rate"] == 5.0
   assert events.read(trial)["census/fraction_solved"] == [(50, 0.0)]
+  assert events.read(trial)["census/median_steps_to_solve"] == [(50, 51)]  # none solved: censored
+  content = events.accumulator(trial).SummaryMetadata(
+      hparams_metadata.SESSION_START_INFO_TAG).plugin_data.content
+  assert hparams_metadata.parse_session_start_info_plugin_data(content).group_name == "lr5"
   assert tf.io.gfile.exists(os.path.join(sweep_dir, "flags.txt"))
   assert "[2/2] logistic-2-1 sigmoid sgd lr5 mse normal: solved 0/3" in out.getvalue()
 

@@ -127,7 +127,10 @@ def manual_gradients(net, params, x, y, loss_kind):
     ValueError: if `net` has no `units` (a KerasNetwork) or `loss_kind` is unknown.
   """
   check_network(net, loss_kind)
-  logits, activations = net.apply(params, x)
+  with tf.name_scope("forward"):
+    logits, activations = net.apply(params, x)
+  with tf.name_scope("loss"):
+    loss = losses.compute_loss(logits, y, loss_kind)
   if logits.shape.rank == 3:  # a stack of networks (models.Stack): x gets its model axis
     x = x[:, :, None]
   values = dict(activations, x=x)
@@ -135,21 +138,22 @@ def manual_gradients(net, params, x, y, loss_kind):
   grads = {}
   output_layer = net.units[-1][0]
   for layer, sources, _ in reversed(net.units):
-    if layer == output_layer:
-      delta = output_delta(activations[tags.OUTPUT], y, loss_kind)
-    else:
-      # `units` is in forward order, so every reader of `layer` has already added its share.
-      # A layer that nothing reads (no network is built so) does not move the loss: zeros.
-      d_a = upstream.pop(layer) if layer in upstream else tf.zeros_like(values[layer])
-      delta = d_a * net.activation.derivative(values[layer])
-    inputs = [values[s] for s in sources]
-    kernel = params[tags.param_name(layer, "kernel")]
-    d_kernel, d_bias, d_inputs = layer_gradients(
-        tf.concat(inputs, axis=1) if len(inputs) > 1 else inputs[0], kernel, delta)
-    grads[tags.param_name(layer, "kernel")] = d_kernel
-    grads[tags.param_name(layer, "bias")] = d_bias
-    pieces = tf.split(d_inputs, [v.shape[1] for v in inputs], axis=1)
-    for source, d_source in zip(sources, pieces):
-      if source != "x":
-        upstream[source] = upstream[source] + d_source if source in upstream else d_source
-  return losses.compute_loss(logits, y, loss_kind), {k: grads[k] for k in params}
+    with tf.name_scope(f"gradients/{layer}"):  # in the graph: gradients/layer1/kernel, ...
+      if layer == output_layer:
+        delta = output_delta(activations[tags.OUTPUT], y, loss_kind)
+      else:
+        # `units` is in forward order, so every reader of `layer` has already added its share.
+        # A layer that nothing reads (no network is built so) does not move the loss: zeros.
+        d_a = upstream.pop(layer) if layer in upstream else tf.zeros_like(values[layer])
+        delta = d_a * net.activation.derivative(values[layer])
+      inputs = [values[s] for s in sources]
+      kernel = params[tags.param_name(layer, "kernel")]
+      d_kernel, d_bias, d_inputs = layer_gradients(
+          tf.concat(inputs, axis=1) if len(inputs) > 1 else inputs[0], kernel, delta)
+      grads[tags.param_name(layer, "kernel")] = tf.identity(d_kernel, name="kernel")
+      grads[tags.param_name(layer, "bias")] = tf.identity(d_bias, name="bias")
+      pieces = tf.split(d_inputs, [v.shape[1] for v in inputs], axis=1)
+      for source, d_source in zip(sources, pieces):
+        if source != "x":
+          upstream[source] = upstream[source] + d_source if source in upstream else d_source
+  return loss, {k: grads[k] for k in params}

@@ -110,16 +110,17 @@ class Network(tf.Module):
     values = {"x": x}
     logits = None
     for i, (layer, source, _) in enumerate(self.units):
-      inputs = (tf.concat([values[s] for s in source], axis=features_axis) if len(source) > 1
-                else values[source[0]])
-      with tf.name_scope(layer):
+      with tf.name_scope(layer):  # in the Graphs dashboard: forward/layer1/...
+        inputs = (tf.concat([values[s] for s in source], axis=features_axis) if len(source) > 1
+                  else values[source[0]])
         z = layer_fn(inputs, params[f"{layer}/kernel"], params[f"{layer}/bias"])
         if i == len(self.units) - 1:
           logits = z
         else:
           values[layer] = self.activation.function(z)
     activations = {k: v for k, v in values.items() if k != "x"}
-    activations[tags.OUTPUT] = tf.sigmoid(logits)
+    with tf.name_scope(tags.OUTPUT):
+      activations[tags.OUTPUT] = tf.sigmoid(logits)
     return logits, activations
 
   def __call__(self, x):
@@ -187,7 +188,8 @@ class KerasNetwork(tf.Module):
   @staticmethod
   def _call(layer, params, h):
     weights = [params[tags.param_name(layer.name, v.name)] for v in layer.trainable_variables]
-    return layer.stateless_call(weights, [], h)[0]
+    with tf.name_scope(layer.name):  # in the graph: layer1/MatMul, as the hand-built layers
+      return layer.stateless_call(weights, [], h)[0]
 
   def __call__(self, x):
     return self.apply(self.params, x)

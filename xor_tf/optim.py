@@ -12,8 +12,9 @@ uses that counterpart, so both trainers make the same update.
   adam      m ← m + (g − m)(1 − β1);  v ← v + (g² − v)(1 − β2);     m, v      Adam
             p ← p − lr·√(1 − β2ᵗ)/(1 − β1ᵗ) · m / (√v + ε)
 
-To add an optimizer, add an entry to OPTIMIZERS. A hyperparameter of its own (like momentum's
-μ) is a field of `xor_tf.config.Config` declared with `config.setting(...,
+To add an optimizer, add an entry to OPTIMIZERS (its update loops over `_each(params)`, which
+gives each parameter's update its name scope in the Graphs dashboard). A hyperparameter of its
+own (like momentum's μ) is a field of `xor_tf.config.Config` declared with `config.setting(...,
 optimizer_default=<its default>)`, named in the entry's `hyperparameters`: from there it reaches the flags, the sweep, HParams
 and run names.
 
@@ -45,17 +46,26 @@ class Rule:
   description: str
 
 
+def _each(params):
+  """(name, parameter) in turn, each inside a name scope of its name: in the Graphs dashboard
+  the update of layer1's kernel is update/layer1/kernel/..."""
+  tf = _tf()
+  for k, p in params.items():
+    with tf.name_scope(k):
+      yield k, p
+
+
 def _sgd(params, grads, slots, step, hyper):
   del step
   lr = hyper["learning_rate"]
-  return {k: p - lr * grads[k] for k, p in params.items()}, slots
+  return {k: p - lr * grads[k] for k, p in _each(params)}, slots
 
 
 def _momentum(params, grads, slots, step, hyper):
   del step
   lr, mu = hyper["learning_rate"], hyper["momentum"]
   new_params, new_slots = {}, {}
-  for k, p in params.items():
+  for k, p in _each(params):
     m = slots[f"{k}/m"] * mu - grads[k] * lr
     new_params[k], new_slots[f"{k}/m"] = p + m, m
   return new_params, new_slots
@@ -64,10 +74,11 @@ def _momentum(params, grads, slots, step, hyper):
 def _adam(params, grads, slots, step, hyper):
   tf = _tf()
   lr = hyper["learning_rate"]
-  t = tf.cast(step + 1, params[next(iter(params))].dtype)
-  alpha = lr * tf.sqrt(1 - ADAM_BETA_2**t) / (1 - ADAM_BETA_1**t)
+  with tf.name_scope("step_size"):
+    t = tf.cast(step + 1, params[next(iter(params))].dtype)
+    alpha = lr * tf.sqrt(1 - ADAM_BETA_2**t) / (1 - ADAM_BETA_1**t)
   new_params, new_slots = {}, {}
-  for k, p in params.items():
+  for k, p in _each(params):
     g = grads[k]
     m = slots[f"{k}/m"] + (g - slots[f"{k}/m"]) * (1 - ADAM_BETA_1)
     v = slots[f"{k}/v"] + (tf.square(g) - slots[f"{k}/v"]) * (1 - ADAM_BETA_2)

@@ -35,13 +35,36 @@ def tape_gradients(net, params, x, y, loss_kind):
   """Loss and d(loss)/d(params) by GradientTape: (loss, {name: gradient}).
 
   The loss is one per network (a scalar, or [M] for a stack); each network learns from its own,
-  so the tape differentiates their sum.
+  so the tape differentiates their sum. In the graph: forward/<layer>, loss, and
+  gradients/<layer>/kernel (TensorFlow puts the backward pass itself under gradient_tape/, one
+  scope per forward scope it reverses).
   """
   with tf.GradientTape() as tape:
     tape.watch(params)
-    loss = losses.compute_loss(net.apply(params, x)[0], y, loss_kind)
-    total = tf.reduce_sum(loss)
-  return loss, tape.gradient(total, params)
+    with tf.name_scope("forward"):
+      logits = net.apply(params, x)[0]
+    with tf.name_scope("loss"):
+      loss = losses.compute_loss(logits, y, loss_kind)
+      total = tf.reduce_sum(loss)
+  with tf.name_scope("gradients"):
+    return loss, named(tape.gradient(total, params))
+
+
+def named(tensors):
+  """{'layer1/kernel': tensor, ...} -> the same values, each named after its key in the graph.
+
+  One identity per parameter (XLA drops them), so that the Graphs dashboard shows and finds
+  e.g. gradients/layer1/kernel.
+  """
+  by_layer = {}
+  for key in tensors:
+    by_layer.setdefault(key.rpartition("/")[0], []).append(key)
+  out = {}
+  for layer, keys in by_layer.items():  # one scope per layer: layer1/kernel and layer1/bias
+    with tf.name_scope(layer or None):
+      for key in keys:
+        out[key] = tf.identity(tensors[key], name=key.rpartition("/")[2])
+  return {key: out[key] for key in tensors}
 
 
 # --gradients: how a step computes its gradients.
@@ -63,14 +86,15 @@ def train_step(net, optimizer, state, x, y, loss_kind, gradients=tape_gradients)
     (the next state, {'loss', 'accuracy'} of the state before this step's update: one value
     per network).
   """
-  with tf.name_scope("gradients"):
-    loss, grads = gradients(net, state["params"], x, y, loss_kind)
+  # forward, loss and gradients: each gradient function opens those name scopes itself.
+  loss, grads = gradients(net, state["params"], x, y, loss_kind)
   with tf.name_scope("update"):
     params, slots = optimizer.update(state["params"], grads, state["slots"], state["step"])
+    step = tf.add(state["step"], 1, name="step")
   with tf.name_scope("accuracy"):  # the forward pass above again: XLA computes it once
     probabilities = net.apply(state["params"], x)[1][tags.OUTPUT]
     accuracy = summaries.accuracy(probabilities, y)
-  next_state = dict(state, params=params, slots=slots, step=state["step"] + 1)
+  next_state = dict(state, params=params, slots=slots, step=step)
   return next_state, {tags.LOSS: loss, tags.ACCURACY: accuracy}
 
 

@@ -12,8 +12,10 @@ new sweep directory inside --logdir (any tf.io.gfile path, e.g. a bucket):
                             configurations as a Markdown table (Text dashboard); flags.txt
     <sweep>/<config>/       that configuration's census: scalars census/... and a Markdown table
     <sweep>/<config>/seed7  one HParams trial per configuration and seed (--trials=seed): its
-                            hparams and metrics final_loss, final_accuracy, steps_to_solve,
-                            diverged
+                            hparams (seed included) and metrics solved, steps_to_solve,
+                            final_loss, final_accuracy, diverged, every one written for every
+                            trial, stuck and diverged ones too (HParams draws a trial only if
+                            it has them all)
 
 Flags are parsed and checked before TensorFlow is imported, so --help and flag errors answer at
 once.
@@ -409,6 +411,66 @@ def create_sweep_dir(logdir, name):
   return path
 
 
+# ---------------------------------------------------------------------------------------------
+# HParams. TensorBoard's HParams dashboard draws a trial in its parallel coordinates and scatter
+# matrix only if the trial has a value in every column shown, so every trial gets every metric:
+# a stuck network a censored steps_to_solve, a diverged one a final loss and accuracy. Which
+# columns show by default is TensorBoard's choice: the first five hparams after sorting those
+# marked `differs` first, then by name, and the first five metrics, the first of which colours
+# the lines (blue its least value, red its greatest). Every numeric axis starts linear: neither
+# the Experiment proto nor the dashboard has a default log scale (a user can switch a column to
+# "Logarithmic" in its options), hence the log10_learning_rate column.
+
+# A diverged network's loss is NaN or infinite, which the dashboard cannot place on an axis: it
+# is written as the largest float32, past every finite loss.
+DIVERGED_LOSS = 3.4028234663852886e38
+
+
+def trial_metrics(steps):
+  """{tag: description} of a seed's trial, in the dashboard's column order, for `steps` steps."""
+  return {
+      "solved": "1 if all four XOR points are right after the last step (XOR solved), else 0. "
+                "It colours the parallel coordinates: red solved, blue not.",
+      "steps_to_solve": f"First step at which all four points were right; {steps + 1} (the "
+                        f"{steps} steps trained, plus one: not within them) for a network that "
+                        "never got there, so that stuck networks stay in every view.",
+      "final_loss": "Loss after the last step; ln 2 = 0.693 is every point at 0.5, ln 2 / 2 = "
+                    "0.347 two points at 0.5. A network whose loss became NaN or infinite "
+                    f"(diverged 1) shows {DIVERGED_LOSS:.4g}, the largest float32.",
+      "final_accuracy": "Fraction of the four XOR points right after the last step; 0 for a "
+                        "diverged network, whose outputs are NaN (a NaN labels no point).",
+      "diverged": "1 if the loss became NaN or infinite (the network diverged), else 0.",
+  }
+
+
+def census_metrics(steps):
+  """{tag: description} of a configuration's census (its trial with --trials=config)."""
+  return {
+      "census/fraction_solved": "Fraction of the seeds with all four points right at the end.",
+      "census/median_steps_to_solve": "Median first step with all four points right, over the "
+                                      f"seeds that solve XOR; {steps + 1} (the {steps} steps "
+                                      "trained, plus one) if none does.",
+      "census/fraction_diverged": "Fraction of the seeds whose loss became NaN or infinite.",
+  }
+
+
+HPARAM_DESCRIPTIONS = {
+    "shape": "The network's layer widths, from the 2 inputs to the 1 output.",
+    "log10_learning_rate": "log10 of learning_rate (-2 is 0.01): spreads learning rates that "
+                           "span decades evenly on TensorBoard's linear axes.",
+    "seed": "Seed of the initial weights: `python -m xor_tf.train --seed=<seed>` with this "
+            "trial's settings trains this very network.",
+}
+
+
+def hparam_values(config):
+  """The configuration's hparams, as the settings declare them (`config_lib.hparams`), and the
+  log10 of its learning rate."""
+  values = config_lib.hparams(config)
+  values["log10_learning_rate"] = round(math.log10(config.learning_rate), 4)
+  return values
+
+
 def hparams_of(configs, seeds, trials):
   """The HParam and Metric declarations of the experiment, for hparams_config."""
   from tensorboard.plugins.hparams import api as hp  # pylint: disable=g-import-not-at-top
@@ -417,33 +479,84 @@ def hparams_of(configs, seeds, trials):
   for c in configs:
     for name, value in hparam_values(c).items():
       values.setdefault(name, set()).add(value)
-  hparams = [hp.HParam(name, hp.Discrete(sorted(v))) for name, v in values.items()]
+  hparams = [hp.HParam(name, hp.Discrete(sorted(v)), description=_hparam_description(name))
+             for name, v in values.items()]
+  steps = configs[0].steps  # one value for the whole sweep (config.setting sweep='one')
   if trials == "seed":
-    hparams.append(hp.HParam("seed", hp.IntInterval(int(min(seeds)), int(max(seeds)))))
-    metrics = [hp.Metric(tag, description=TRIAL_METRICS[tag]) for tag in TRIAL_METRICS]
+    hparams.append(hp.HParam("seed", hp.IntInterval(int(min(seeds)), int(max(seeds))),
+                             description=HPARAM_DESCRIPTIONS["seed"]))
+    metrics = trial_metrics(steps)
   else:
-    metrics = [hp.Metric(tag, description=CENSUS_METRICS[tag]) for tag in CENSUS_METRICS]
-  return hparams, metrics
+    metrics = census_metrics(steps)
+  return hparams, [hp.Metric(tag, description=text) for tag, text in metrics.items()]
 
 
-TRIAL_METRICS = {
-    "final_loss": "Loss after the last step (not written if the loss became non-finite).",
-    "final_accuracy": "Fraction of the four XOR points right after the last step (not written "
-                      "if the loss became non-finite).",
-    "steps_to_solve": "First step at which all four points were right (not written if never).",
-    "diverged": "1 if the loss became NaN or infinite (the network diverged), else 0.",
-}
-CENSUS_METRICS = {
-    "census/fraction_solved": "Fraction of the seeds with all four points right at the end.",
-    "census/median_steps_to_solve": "Median first step with all four points right, over the "
-                                    "seeds that solve XOR (not written if none does).",
-    "census/fraction_diverged": "Fraction of the seeds whose loss became NaN or infinite.",
-}
+def _hparam_description(name):
+  if name in HPARAM_DESCRIPTIONS:
+    return HPARAM_DESCRIPTIONS[name]
+  return config_lib.FIELDS[name].metadata["help"]
 
 
-def hparam_values(config):
-  """The configuration's hparams, as the settings declare them (`config_lib.hparams`)."""
-  return config_lib.hparams(config)
+def hp_config(configs, seeds, trials):
+  """Writes the HParams experiment, each hparam that takes several values marked as differing.
+
+  TensorBoard shows the first five hparams by default, those marked `differs` first (then by
+  name), and marks none of a written experiment: unmarked, the seed would sort after five
+  constant settings and be hidden.
+  """
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  from tensorboard.plugins.hparams import api as hp  # pylint: disable=g-import-not-at-top
+  from tensorboard.plugins.hparams import plugin_data_pb2  # pylint: disable=g-import-not-at-top
+
+  hparams, metrics = hparams_of(configs, seeds, trials)
+  summary = hp.hparams_config_pb(hparams, metrics)
+  plugin_data = summary.value[0].metadata.plugin_data
+  data = plugin_data_pb2.HParamsPluginData.FromString(plugin_data.content)
+  for info, hparam in zip(data.experiment.hparam_infos, hparams):
+    domain = hparam.domain
+    info.differs = (len(domain.values) > 1 if isinstance(domain, hp.Discrete)
+                    else domain.min_value < domain.max_value)
+  plugin_data.content = data.SerializeToString()
+  tf.summary.experimental.write_raw_pb(summary.SerializeToString(), step=0)
+
+
+def trial_names(configs):
+  """{config_name: what its trials are called}: the name parts that differ across the sweep.
+
+  E.g. 'tanh-lr0.5' for 'nn-2-2-1-tanh-sgd-lr0.5-bce-uniform' in a sweep of activations and
+  learning rates, so that HParams' trial column (10em wide, about 16 characters) shows what
+  tells the trials apart; an architecture by its name alone ('deep', not 'deep-2-10-10-10-1')
+  unless the sweep has several shapes of it (--hidden); '' for every configuration when the
+  sweep has one.
+  """
+  named = [f for f in config_lib.FIELDS.values()
+           if f.metadata.get("name") is not None and f.name != "seed"]
+  shapes = {}
+  for c in configs:
+    shapes.setdefault(c.arch, set()).add(c.shape)
+  arch_alone = all(len(s) == 1 for s in shapes.values())  # the shape column tells the rest
+
+  def part(field, c):
+    if getattr(c, field.name) is None:
+      return None
+    return c.arch if field.name == "arch" and arch_alone else field.metadata["name"](c)
+
+  parts = [[part(f, c) for f in named] for c in configs]
+  varying = [i for i in range(len(named)) if len({p[i] for p in parts}) > 1]
+  names = {config_name(c): "-".join(p[i] for i in varying if p[i] is not None)
+           for c, p in zip(configs, parts)}
+  if len(set(names.values())) < len(names):  # cannot happen for a grid's distinct names
+    return {name: name for name in names}
+  return names
+
+
+def trial_id_of(short, seed=None, largest_seed=None):
+  """A trial's id in HParams: 'tanh-lr0.5/seed07' (a seed's trial), 'tanh-lr0.5' (a
+  configuration's), 'seed07' when the sweep has one configuration."""
+  if seed is None:
+    return short
+  name = seed_name(seed, largest_seed)
+  return f"{short}/{name}" if short else name
 
 
 def write_census(config_dir, census, trials, trial_id):
@@ -453,16 +566,17 @@ def write_census(config_dir, census, trials, trial_id):
   from xor_tf import ensemble  # pylint: disable=g-import-not-at-top
 
   step = census.config.steps
+  median = census.median_steps if math.isfinite(census.median_steps) else step + 1
   values = {"census/fraction_solved": census.fraction_solved,
-            "census/median_steps_to_solve": census.median_steps,
+            "census/median_steps_to_solve": median,
             "census/fraction_diverged": census.fraction_diverged}
+  descriptions = census_metrics(step)
   writer = tf.summary.create_file_writer(config_dir)
   with writer.as_default():
     if trials == "config":
       hp.hparams(hparam_values(census.config), trial_id=trial_id)
     for tag, value in values.items():
-      if math.isfinite(value):
-        tf.summary.scalar(tag, value, step=step, description=CENSUS_METRICS[tag])
+      tf.summary.scalar(tag, value, step=step, description=descriptions[tag])
     tf.summary.text("census", ensemble.census_table([census]) + "\n\n" + failures_markdown(census),
                     step=step)
   writer.close()
@@ -479,25 +593,34 @@ def failures_markdown(census):
   return "\n".join(rows)
 
 
-def write_trials(config_dir, results, trial_prefix, largest_seed):
-  """One HParams trial per seed: a run directory with its hparams and metrics."""
+def trial_metric_values(results, m):
+  """{tag: value} of seed m's trial: every metric of `trial_metrics`, finite, for every seed."""
+  steps = results.config.steps
+  diverged = bool(results.diverged[m])
+  solved_step = int(results.solved_step[m])
+  return {
+      "solved": float(bool(results.solved[m])),
+      "steps_to_solve": float(solved_step if solved_step >= 0 else steps + 1),
+      "final_loss": DIVERGED_LOSS if diverged else float(results.loss[m]),
+      "final_accuracy": 0.0 if diverged else float(results.accuracy[m]),
+      "diverged": float(diverged),
+  }
+
+
+def write_trials(config_dir, results, short_name, largest_seed):
+  """One HParams trial per seed: a run directory with its hparams and every metric."""
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
   from tensorboard.plugins.hparams import api as hp  # pylint: disable=g-import-not-at-top
 
   step = results.config.steps
   base = hparam_values(results.config)
   for m, seed in enumerate(int(s) for s in results.seeds):
-    name = seed_name(seed, largest_seed)
-    writer = tf.summary.create_file_writer(os.path.join(config_dir, name))
+    writer = tf.summary.create_file_writer(
+        os.path.join(config_dir, seed_name(seed, largest_seed)))
     with writer.as_default():
-      hp.hparams(dict(base, seed=seed), trial_id=f"{trial_prefix}/{name}")
-      diverged = bool(results.diverged[m])
-      tf.summary.scalar("diverged", float(diverged), step=step)
-      if not diverged:  # a NaN would break sorting in the dashboard; absent reads as blank
-        tf.summary.scalar("final_loss", float(results.loss[m]), step=step)
-        tf.summary.scalar("final_accuracy", float(results.accuracy[m]), step=step)
-      if results.solved_step[m] >= 0:
-        tf.summary.scalar("steps_to_solve", int(results.solved_step[m]), step=step)
+      hp.hparams(dict(base, seed=seed), trial_id=trial_id_of(short_name, seed, largest_seed))
+      for tag, value in trial_metric_values(results, m).items():  # described in hp_config
+        tf.summary.scalar(tag, value, step=step)
     writer.close()
 
 
@@ -724,6 +847,7 @@ class _Sweep:
     import numpy as np  # pylint: disable=g-import-not-at-top
     from xor_tf import ensemble  # pylint: disable=g-import-not-at-top
     self.configs, self.trials, self.strategy = configs, trials, strategy
+    self.trial_names = trial_names(configs)
     self.seeds = np.asarray(seeds, np.int64)
     self.largest_seed = int(self.seeds.max())
     self.chief = strategy is None or ensemble.is_chief(strategy)
@@ -776,7 +900,7 @@ class _Sweep:
       if self.chief:
         with _Writes(config_dir):
           if self.trials == "seed":
-            write_trials(config_dir, results, name, self.largest_seed)
+            write_trials(config_dir, results, self.trial_names[name], self.largest_seed)
           save_slice(slice_path(saved, lo, hi), results)
         parts[lo] = {k: getattr(results, k) for k in SLICE_FIELDS}
     if not self.chief:
@@ -788,7 +912,8 @@ class _Sweep:
       del parts
       if not done:
         remove_events(config_dir)  # a census run cut short before `done`
-        write_census(config_dir, census, self.trials, trial_id=name)
+        write_census(config_dir, census, self.trials,
+                     trial_id=trial_id_of(self.trial_names[name]) or name)
         with tf_gfile().GFile(os.path.join(saved, DONE), "w") as f:
           f.write("")
     progress.finished(index, census, time.perf_counter() - before,
@@ -949,11 +1074,6 @@ def run(configs, seeds, *, logdir=None, sweep_name=None, trials="seed", strategy
   if sweep.multi:
     ensemble.agree(strategy, 0)
   return censuses, sweep.sweep_dir
-
-
-def hp_config(configs, seeds, trials):
-  from tensorboard.plugins.hparams import api as hp  # pylint: disable=g-import-not-at-top
-  hp.hparams_config(*hparams_of(configs, seeds, trials))
 
 
 def _write_partial(sweep, root, censuses, out):

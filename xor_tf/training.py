@@ -121,14 +121,23 @@ class TrainLoop(tf.Module):
   def step_graph(self):
     """The graph of one `train_step` (forward, loss, gradients, update), for the Graphs dashboard.
 
-    The compiled loop around it is mostly XLA plumbing; one step is what a learner reads.
+    The compiled loop around it is mostly XLA plumbing; one step is what a learner reads. Its
+    inputs are named after the state they carry (params/layer1/kernel, slots/..., step) and
+    the four points x and labels y; inside train_step/ are forward/<layer>, loss,
+    gradients/<layer>/<kernel or bias>, update/<layer>/<kernel or bias> and accuracy.
     """
     def one_step(state):
+      x = tf.constant(data.INPUTS, name="x")
+      y = tf.constant(data.LABELS, name="y")
       with tf.name_scope("train_step"):
-        return step_lib.train_step(self.net, self.optimizer, state, self.x, self.y, self.loss,
+        return step_lib.train_step(self.net, self.optimizer, state, x, y, self.loss,
                                    self.gradients)
-    spec = tf.nest.map_structure(tf.TensorSpec.from_tensor, self._read())
-    return tf.function(one_step, autograph=False).get_concrete_function(spec).graph
+    def spec(value, path):  # each input named after its place in the state: params/layer1/kernel
+      if isinstance(value, dict):
+        return {k: spec(v, f"{path}/{k}" if path else k) for k, v in value.items()}
+      return tf.TensorSpec(value.shape, value.dtype, name=path)
+    return tf.function(one_step, autograph=False).get_concrete_function(
+        spec(self._read(), "")).graph
 
   def checkpoint(self):
     return tf.train.Checkpoint(**self.carried)
