@@ -1,8 +1,8 @@
 """Screenshots of what a learner sees first in TensorBoard, from a real TensorBoard, for the README.
 
-Starts `xor_tf.board`'s TensorBoard on a log directory (by default: a fresh `deep --diagnostics`
-run trained into a temporary one), opens in headless Chromium the address `python -m
-xor_tf.board` prints, and saves:
+Starts `xor_tf.board`'s TensorBoard on a log directory (by default: a stuck `nn` run and a
+`deep --diagnostics` run, trained into a temporary one), opens in headless Chromium the address
+`python -m xor_tf.board` prints, and saves:
 
   <out>/first_screen.png     Time Series as that address opens it: loss and accuracy, the pictures
   <out>/custom_scalars.png   the Custom Scalars dashboard: every layer's gradient norm on one chart
@@ -17,13 +17,16 @@ Chromium draws Time Series charts with WebGL, which headless Chromium lacks: the
 TensorBoard's own `forceSVG=true`. Needs `chromium` (apt-get install chromium) or --chromium.
 """
 
+import http.server
 import os
 import re
 import shlex
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import urllib.parse
 
 from absl import app
@@ -34,14 +37,17 @@ from xor_tf import board  # pylint: disable=g-import-not-at-top
 from xor_tf import cli  # pylint: disable=g-import-not-at-top
 
 PROGRAM = "screenshots.py"
-DEFAULT_TRAIN = "--arch=deep --diagnostics --run_name=deep"
+# A stuck 2-2-1 net (seed 3 sits at ln 2 / 2) beside the deep net, whose pictures are pinned.
+DEFAULT_TRAIN = ["--arch=nn --seed=3 --run_name=nn-stuck",
+                 "--arch=deep --diagnostics --run_name=deep"]
 BROWSERS = ("chromium", "chromium-browser", "google-chrome")
 
 _LOGDIR = flags.DEFINE_string(
     "logdir", None, "Log directory to show. Default: a temporary one, into which --train trains.")
 _TRAIN = flags.DEFINE_multi_string(
     "train", None, "Flags of a run of `python -m xor_tf.train` to train into --logdir first "
-    f"(repeatable). Default, when --logdir is not given: {DEFAULT_TRAIN!r}.")
+    "(repeatable). Default, when --logdir is not given: "
+    f"{' and '.join(map(repr, DEFAULT_TRAIN))}.")
 _RUN = flags.DEFINE_string(
     "run", None, "Run whose pictures are shown. Default: the newest run with pictures, as "
     "`python -m xor_tf.board` pins it.")
@@ -57,6 +63,10 @@ _HEIGHT = flags.DEFINE_integer("height", 1000, "Browser window height, px.", low
 _WAIT = flags.DEFINE_integer(
     "wait_ms", 15000, "Virtual time Chromium gives the page to load before each shot, ms.",
     lower_bound=1000, upper_bound=120000)
+_IGNORE_OUTLIERS = flags.DEFINE_boolean(
+    "ignore_outliers", False, "Shoot the Custom Scalars dashboard with its 'Ignore outliers in "
+    "chart scaling' on, as TensorBoard opens it. Default: off, as after one click on it, so "
+    "that the large step-0 gradients stay on the chart.")
 _CHROMIUM = flags.DEFINE_string("chromium", None, f"Browser binary. Default: the first of "
                                 f"{', '.join(BROWSERS)} on PATH.")
 
@@ -72,9 +82,53 @@ def with_svg(url):
   return urllib.parse.urlunsplit(parts._replace(query=query))
 
 
-def shoot(browser, url, path, width, height, wait_ms):
-  """Saves Chromium's screenshot of `url` to `path`; raises RuntimeError if it saved none."""
-  with tempfile.TemporaryDirectory() as profile:  # a fresh profile: no pins or settings kept
+# TensorBoard keeps the custom scalars dashboard's "Ignore outliers in chart scaling" in the
+# browser's localStorage, not in the address: set it to false for TensorBoard's origin.
+_SHOW_OUTLIERS = (b"<script>localStorage.setItem('_ignoreYOutliers', 'false');"
+                  b"document.title = 'set';</script>")
+
+
+def free_port():
+  with socket.socket() as s:
+    s.bind((board.HOST, 0))
+    return s.getsockname()[1]
+
+
+def show_outliers(browser, profile, port):
+  """Unchecks 'Ignore outliers' for http://127.0.0.1:`port` in the Chromium `profile`.
+
+  localStorage belongs to an origin, so a page served from that port, before TensorBoard
+  serves there, sets it, as a click on the checkbox would.
+  """
+
+  class Page(http.server.BaseHTTPRequestHandler):
+
+    def do_GET(self):  # pylint: disable=invalid-name
+      self.send_response(200)
+      self.send_header("Content-Type", "text/html")
+      self.end_headers()
+      self.wfile.write(_SHOW_OUTLIERS)
+
+    def log_message(self, *args):
+      pass
+
+  with http.server.HTTPServer((board.HOST, port), Page) as server:
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+      subprocess.run([browser, "--headless=new", "--no-sandbox", "--disable-gpu",
+                      f"--user-data-dir={profile}", "--dump-dom", f"http://{board.HOST}:{port}/"],
+                     capture_output=True, timeout=120, check=False)
+    finally:
+      server.shutdown()
+
+
+def shoot(browser, url, path, width, height, wait_ms, profile=None):
+  """Saves Chromium's screenshot of `url` to `path`; raises RuntimeError if it saved none.
+
+  profile: Chromium's user data directory; default: a fresh one (no pins or settings kept).
+  """
+  with tempfile.TemporaryDirectory() as fresh:
+    profile = profile or fresh
     done = subprocess.run(
         [browser, "--headless=new", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
          f"--user-data-dir={profile}", f"--window-size={width},{height}",
@@ -112,12 +166,17 @@ def main(argv):
       fail(f"--image_tag expects a picture tag such as pictures/decision_boundary; "
            f"received {tag!r}.")
   with tempfile.TemporaryDirectory(prefix="xor_tf_shots_") as scratch:
-    logdir = _LOGDIR.value or scratch
+    logdir = _LOGDIR.value or os.path.join(scratch, "logs")
+    os.makedirs(logdir, exist_ok=True)
     runs = _TRAIN.value if _TRAIN.value is not None else (
-        [] if _LOGDIR.value else [DEFAULT_TRAIN])
+        [] if _LOGDIR.value else DEFAULT_TRAIN)
     train(logdir, runs)
     os.makedirs(_OUT.value, exist_ok=True)
-    process, url = board.start(logdir)
+    port = free_port()
+    profile = os.path.join(scratch, "chromium-profile")
+    if not _IGNORE_OUTLIERS.value:
+      show_outliers(browser, profile, port)
+    process, url = board.start(logdir, port)
     try:
       run, pictures = board.newest_pictures(url, logdir)
       if _RUN.value is not None:
@@ -134,9 +193,8 @@ def main(argv):
       size = (_WIDTH.value, _HEIGHT.value, _WAIT.value)
       shoot(browser, with_svg(board.lesson_url(url, run, pictures)),
             os.path.join(_OUT.value, "first_screen.png"), *size)
-      # The custom scalars dashboard keeps its smoothing in the address's fragment.
-      shoot(browser, with_svg(url + "#custom_scalars&_smoothingWeight=0"),
-            os.path.join(_OUT.value, "custom_scalars.png"), *size)
+      shoot(browser, with_svg(board.custom_scalars_url(url)),
+            os.path.join(_OUT.value, "custom_scalars.png"), *size, profile=profile)
       for tag in _IMAGE_TAG.value:
         query = urllib.parse.urlencode({"tagFilter": f"^{re.escape(tag)}$",
                                         "runFilter": f"^{re.escape(run)}$"})

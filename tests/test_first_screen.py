@@ -1,20 +1,26 @@
 """What a learner sees first, read from TensorBoard's own HTTP API on a fresh run of the CLI.
 
 One short `deep --diagnostics` run, trained by `python -m xor_tf.train` as a learner would,
-served by `xor_tf.board.start`: the custom-scalars layout, every picture step, a description
+served by `python -m xor_tf.board`: the custom-scalars layout, every picture step, a description
 for every scalar and histogram, the flags as used, and the address `python -m xor_tf.board`
 prints.
 """
 
 import json
+import os
+import queue
 import re
 import shlex
+import subprocess
+import sys
+import threading
+import time
 import urllib.parse
 
 import numpy as np
 import pytest
 
-from conftest import run_module
+from conftest import REPO, run_module
 from test_board import get
 from xor_tf import board
 from xor_tf import config as config_lib
@@ -31,27 +37,45 @@ LAYERS = [f"layer{i}" for i in range(1, len(CONFIG.widths) + 2)]  # hidden layer
 PICTURES = {tags.picture(tags.OUTPUT), *(tags.picture(layer) for layer in LAYERS[:-1])}
 
 
+def printed_lines(process, count, timeout=60):
+  """The first `count` lines `process` prints, waiting at most `timeout` s in all."""
+  lines = queue.Queue()
+  threading.Thread(target=lambda: [lines.put(line) for line in process.stdout],
+                   daemon=True).start()
+  deadline = time.monotonic() + timeout  # a bound on the test, not a claim about speed
+  return [lines.get(timeout=max(0.1, deadline - time.monotonic())) for _ in range(count)]
+
+
 @pytest.fixture(scope="module")
 def served(tmp_path_factory):
-  """(TensorBoard's URL, the log directory, what the CLI printed) for one fresh run."""
+  """(TensorBoard's URL, the log directory, what the CLI printed, what the board printed).
+
+  The run is trained by `python -m xor_tf.train` and served by `python -m xor_tf.board`.
+  """
   logdir = tmp_path_factory.mktemp("first_screen")
   done = run_module("xor_tf.train", f"--logdir={logdir}", f"--run_name={RUN}", *FLAGS)
   assert done.returncode == 0, done.stderr
-  process, url = board.start(str(logdir))
+  process = subprocess.Popen([sys.executable, "-u", "-m", "xor_tf.board", f"--logdir={logdir}",
+                              "--port=0"], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                             text=True, env=dict(os.environ, PYTHONPATH=REPO))
   try:
-    yield url, logdir, done.stdout
+    printed = printed_lines(process, 3)
+    url = re.search(r" at (http://\S+/) ", printed[0]).group(1)
+    yield url, logdir, done.stdout, printed
   finally:
-    board.stop(process)
+    process.terminate()  # xor_tf.board stops its TensorBoard on SIGTERM
+    process.wait(timeout=30)
+    process.stdout.close()
 
 
 def test_the_cli_prints_the_command_that_shows_every_picture(served):
-  _, logdir, stdout = served
+  _, logdir, stdout, _ = served
   assert f"open it: python -m xor_tf.board --logdir {shlex.quote(str(logdir))}\n" in stdout
   assert f"plain `tensorboard --logdir {shlex.quote(str(logdir))}` keeps 10" in stdout
 
 
 def test_every_picture_step_in_the_event_files_is_served(served):
-  url, logdir, _ = served
+  url, logdir, _, _ = served
   written = {tag: entries for tag, entries in events.read(str(logdir / RUN)).items()
              if tags.is_picture(tag)}
   assert set(written) == PICTURES
@@ -117,11 +141,14 @@ def test_the_flags_text_shows_the_widths_used(served):
   assert set(FLAGS) - {"--diagnostics"} <= set(lines) and "--diagnostics=True" in lines
 
 
-def test_the_printed_address_pins_loss_accuracy_and_the_runs_pictures(served):
-  url, logdir, _ = served
+def test_the_board_prints_the_address_that_pins_loss_accuracy_and_the_pictures(served):
+  url, logdir, _, printed = served
   run, pictures = board.newest_pictures(url, str(logdir))
   assert run == RUN and set(pictures) == PICTURES
   assert pictures[0] == tags.picture(tags.OUTPUT)
+  assert printed[1] == (f"open the lesson first (loss, accuracy and the pictures of {RUN}): "
+                        f"{board.lesson_url(url, run, pictures)}\n")
+  assert printed[2].endswith(f": {board.custom_scalars_url(url)}\n")
   address = urllib.parse.urlsplit(board.lesson_url(url, run, pictures))
   query = dict(urllib.parse.parse_qsl(address.query))
   assert address.fragment == "timeseries" and query["smoothing"] == "0"

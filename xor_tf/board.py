@@ -160,6 +160,15 @@ def lesson_url(url, run=None, pictures=()):
   return f"{url}?{query}#timeseries"
 
 
+def custom_scalars_url(url):
+  """The address of the Custom Scalars dashboard (`xor_tf.layout`), smoothing off.
+
+  That dashboard keeps its smoothing in the address's fragment; its "Ignore outliers in chart
+  scaling" lives in the browser's localStorage, out of an address's reach.
+  """
+  return f"{url}#custom_scalars&_smoothingWeight=0"
+
+
 def _natural(tag):
   """'pictures/layer10' after 'pictures/layer9', as TensorBoard sorts tags."""
   return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", tag)]
@@ -256,7 +265,8 @@ def main(logdir, port):
     run, pictures = newest_pictures(url, logdir)
     shown = f" and the pictures of {run}" if run else ""
     print(f"open the lesson first (loss, accuracy{shown}): {lesson_url(url, run, pictures)}\n"
-          f"every layer's gradient norm on one chart (--diagnostics runs): {url}#custom_scalars",
+          f"every layer's gradient norm on one chart (--diagnostics runs): "
+          f"{custom_scalars_url(url)}",
           flush=True)
     process.wait()
   except KeyboardInterrupt:

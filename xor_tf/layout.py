@@ -18,7 +18,9 @@ from tensorboard.plugins.custom_scalar import metadata
 
 from xor_tf import tags
 
-PLATEAUS = "flat at ln 2 ≈ 0.693 (all four at 0.5) or ln 2 / 2 ≈ 0.347 (two points at 0.5): stuck"
+TAG = metadata.CONFIG_SUMMARY_TAG  # where TensorBoard looks for a run's layout
+PLATEAUS = ("flat at ln 2 ≈ 0.693 (all four at 0.5) or ln 2 / 2 ≈ 0.347 (two points at 0.5): "
+            "stuck")
 
 
 def _chart(title, *patterns):
@@ -50,5 +52,5 @@ def layout(diagnostics):
 
 def write(diagnostics):
   """Writes `layout(diagnostics)` to the default summary writer, at step 0; once per run."""
-  return tf.summary.write(metadata.CONFIG_SUMMARY_TAG, layout(diagnostics).SerializeToString(),
+  return tf.summary.write(TAG, layout(diagnostics).SerializeToString(),
                           step=0, metadata=metadata.create_summary_metadata())

@@ -9,11 +9,12 @@ SIGN_CHANGES_TOTAL = "sign_changes/total"
 DESCRIPTIONS = {
     LOSS: "Mean loss over the four XOR points: binary cross-entropy from the logits (with "
           "`--loss=mse`, the mean squared error of the probabilities). A solved net goes on "
-          "towards 0. The flat lines where stuck nets sit (BCE; a point at p costs -ln p if its "
-          "label is 1, -ln(1 - p) if 0): **ln 2 ≈ 0.693**, the net outputs 0.5 on all four points "
-          "(the best a straight line, `logistic`, can do); **ln 2 / 2 ≈ 0.347**, two points "
-          "learned and the other two left at 0.5 (2 × ln 2 over 4 points); 0.477, one point "
-          "learned and three at 2/3. With `--loss=mse` the same states are at 0.25, 0.125 and 1/6.",
+          "towards 0. The flat lines where stuck nets sit (BCE; a point at p costs -ln p if "
+          "its label is 1, -ln(1 - p) if 0): **ln 2 ≈ 0.693**, the net outputs 0.5 on all four "
+          "points (the best a straight line, `logistic`, can do); **ln 2 / 2 ≈ 0.347**, two "
+          "points learned and the other two left at 0.5 (2 × ln 2 over 4 points); ≈ 0.477, one "
+          "point learned and three at 2/3. With `--loss=mse` the same states are at 0.25, "
+          "0.125 and 1/6.",
     ACCURACY: "Fraction of the four XOR points whose label (probability > 0.5) is right: below 1 "
               "while the net is stuck, 1 when it computes XOR. A probability within 1e-6 of 0.5 "
               "decides nothing and counts as wrong.",
