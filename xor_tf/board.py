@@ -140,8 +140,8 @@ def lesson_url(url, run=None, pictures=()):
   """The address that opens TensorBoard on the lesson, with no click.
 
   TensorBoard 2.21's Time Series dashboard groups cards by the tag's text before its first '/',
-  sorts the groups by name and opens the first two only (`accuracy` and `activations`: 25
-  histograms before `loss`). What an address can set is its query (`pinnedCards`,
+  sorts the groups by name and opens the first two only (`accuracy` and `activations`, a
+  histogram per layer and run, before `loss` and `pictures`). What an address can set is its query (`pinnedCards`,
   `smoothing`, `tagFilter`, `runColorGroup`, `runFilter`): pinned cards come first, open, side
   by side. So this pins `loss` and `accuracy` (every run on one chart each) and `run`'s
   pictures, turns smoothing off so that a plateau reads at its true value (ln 2 ≈ 0.693,
