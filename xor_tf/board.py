@@ -6,6 +6,7 @@ module imports neither TensorFlow nor TensorBoard, and `--help` answers at once.
 """
 
 import ctypes
+import json
 import os
 import re
 import signal
@@ -14,18 +15,23 @@ import sys
 import threading
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 
 from absl import app
 from absl import flags
 
 from xor_tf import cli
+from xor_tf import tags
 
 HOST = "127.0.0.1"
 # TensorBoard keeps 10 images per tag unless told otherwise; a run draws its pictures at every
 # logging step, and a learner should be able to step through all of them. Not images=0 ("keep
 # all"): TensorBoard 2.21's image dashboard then asks its data server for 0 images and shows none.
 SAMPLES_PER_PLUGIN = "images=1000"
+# The id TensorBoard's web app gives a run of a single log directory: f"{EXPERIMENT}/{run}".
+EXPERIMENT = "defaultExperimentId"
+LISTING_TIMEOUT = 10.0  # seconds to wait for TensorBoard to list the runs already on disk
 _SERVING = re.compile(r"TensorBoard \S+ at (http://\S+) \(Press CTRL\+C to quit\)")
 
 
@@ -130,6 +136,94 @@ def stop(process, timeout=10.0):
   return process.returncode
 
 
+def lesson_url(url, run=None, pictures=()):
+  """The address that opens TensorBoard on the lesson, with no click.
+
+  TensorBoard 2.21's Time Series dashboard groups cards by the tag's text before its first '/',
+  sorts the groups by name and opens the first two only (`accuracy` and `activations`, a
+  histogram per layer and run, before `loss` and `pictures`). What an address can set is its query (`pinnedCards`,
+  `smoothing`, `tagFilter`, `runColorGroup`, `runFilter`): pinned cards come first, open, side
+  by side. So this pins `loss` and `accuracy` (every run on one chart each) and `run`'s
+  pictures, turns smoothing off so that a plateau reads at its true value (ln 2 ≈ 0.693,
+  ln 2 / 2 ≈ 0.347), and leaves the histograms below.
+
+  Args:
+    url: TensorBoard's address, ending with '/'.
+    run: the run whose pictures to pin (an image card shows one run), or None.
+    pictures: that run's image tags, in the order to show them.
+  """
+  cards = [{"plugin": "scalars", "tag": tags.LOSS}, {"plugin": "scalars", "tag": tags.ACCURACY}]
+  cards += [{"plugin": "images", "tag": tag, "runId": f"{EXPERIMENT}/{run}", "sample": 0}
+            for tag in pictures]
+  query = urllib.parse.urlencode({"pinnedCards": json.dumps(cards, separators=(",", ":")),
+                                  "smoothing": 0})
+  return f"{url}?{query}#timeseries"
+
+
+def custom_scalars_url(url):
+  """The address of the Custom Scalars dashboard (`xor_tf.layout`), smoothing off.
+
+  That dashboard keeps its smoothing in the address's fragment; its "Ignore outliers in chart
+  scaling" lives in the browser's localStorage, out of an address's reach.
+  """
+  return f"{url}#custom_scalars&_smoothingWeight=0"
+
+
+def _natural(tag):
+  """'pictures/layer10' after 'pictures/layer9', as TensorBoard sorts tags."""
+  return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", tag)]
+
+
+def picture_order(picture_tags):
+  """The decision boundary first, then the other pictures in TensorBoard's order."""
+  first = tags.picture(tags.OUTPUT)
+  return sorted(picture_tags, key=lambda t: (t != first, _natural(t)))
+
+
+def _run_dirs(logdir):
+  """Directories under `logdir` that hold event files: the runs TensorBoard will list."""
+  return {os.path.relpath(d, logdir) for d, _, files in os.walk(logdir)
+          if any(".tfevents." in f for f in files)}
+
+
+def _get_json(url):
+  with urllib.request.urlopen(url, timeout=5) as response:
+    return json.loads(response.read())
+
+
+def newest_pictures(url, logdir, timeout=LISTING_TIMEOUT):
+  """(run, its picture tags) of the newest run with pictures that TensorBoard lists, or (None, ()).
+
+  Waits, up to `timeout` s, until TensorBoard lists every run that `logdir` holds now; runs are
+  listed in the order they started (`data/runs`).
+  """
+  expected = _run_dirs(logdir) if os.path.isdir(logdir) else set()
+  deadline = time.monotonic() + timeout
+  while True:
+    try:
+      runs = _get_json(url + "data/runs")
+      images = _get_json(url + "data/plugin/images/tags")
+    except (urllib.error.URLError, OSError, ValueError):
+      runs, images = [], {}
+    if expected <= set(runs) or time.monotonic() > deadline:
+      break
+    time.sleep(0.2)
+  for run in reversed(runs):
+    pictures = _pictures(images, run)
+    if pictures:
+      return run, picture_order(pictures)
+  return None, ()
+
+
+def _pictures(images, run):
+  return [t for t in images.get(run, {}) if tags.is_picture(t)]
+
+
+def picture_tags(url, run):
+  """The picture tags TensorBoard at `url` lists for `run` (none if it lists no such run)."""
+  return _pictures(_get_json(url + "data/plugin/images/tags"), run)
+
+
 def _define_flags():
   # Defined only when run as a program: tests import start and stop into the same process as
   # xor_tf.train, which also defines --logdir.
@@ -168,6 +262,12 @@ def main(logdir, port):
     fail(f"{e}{' (is the port taken? --port=0 picks a free one)' if port else ''}", status=1)
   print(f"TensorBoard on {logdir}/ at {url} (Ctrl+C stops it)", flush=True)
   try:
+    run, pictures = newest_pictures(url, logdir)
+    shown = f" and the pictures of {run}" if run else ""
+    print(f"open the lesson first (loss, accuracy{shown}): {lesson_url(url, run, pictures)}\n"
+          f"every layer's gradient norm on one chart (--diagnostics runs): "
+          f"{custom_scalars_url(url)}",
+          flush=True)
     process.wait()
   except KeyboardInterrupt:
     pass

@@ -399,7 +399,8 @@ class _Observer:
     for tag, value in record.items():
       if tag not in self.metadata:
         self.metadata[tag] = (summaries.scalar_metadata_for(_metric_description(tag))
-                              if value.shape.rank == 0 else summaries.histogram_metadata_for())
+                              if value.shape.rank == 0
+                              else summaries.histogram_metadata_for(tags.description(tag)))
     return record
 
   def _histograms(self):

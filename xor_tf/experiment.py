@@ -2,6 +2,7 @@
 
 import contextlib
 import os
+import shlex
 import shutil
 import signal
 import sys
@@ -11,6 +12,7 @@ import tensorflow as tf
 from xor_tf import config as config_lib
 from xor_tf import data
 from xor_tf import events
+from xor_tf import layout
 from xor_tf import pictures
 from xor_tf import rundir
 from xor_tf import summaries
@@ -112,6 +114,9 @@ def _train(config, run_dir, *, out, checkpoint_every, export, resume=False, writ
   check = events.WriteCheck(run_dir)
   writer = loop.writer = create_writer(run_dir)
   try:
+    if not resume:  # once per run, before its first steps: seen while it trains
+      with writer.as_default():
+        layout.write(config.diagnostics)
     with stop_on_signals() as stop:  # from the header on: a Ctrl-C while compiling is handled
       _print_header(config, out)
       try:
@@ -151,6 +156,8 @@ def _train_with_fit(config, run_dir, *, out, export, flag_lines, landscape=False
   _print_header(config, out)
   writer = create_writer(run_dir)
   try:
+    with writer.as_default():
+      layout.write(config.diagnostics)
     result, net = fit.train_with_fit(config, writer=writer, on_log=_progress_printer(config, out),
                                      return_net=True)
     with writer.as_default():
@@ -293,4 +300,12 @@ def print_report(result, run_dir, out=sys.stdout):
     print(f"training: {result.trained_steps} steps in {result.train_seconds:.3f} s, "
           f"{result.us_per_step:.1f} µs/step", file=out)
   print(f"run directory: {run_dir}", file=out)
-  print(f"open it: tensorboard --logdir {os.path.dirname(run_dir) or '.'}", file=out, flush=True)
+  print(open_command(os.path.dirname(run_dir) or "."), file=out, flush=True)
+
+
+def open_command(logdir):
+  """What to type to see a log directory in TensorBoard, every picture step included."""
+  return (f"open it: python -m xor_tf.board --logdir {shlex.quote(logdir)}\n"
+          f"  (it shows every picture step, and prints the address that opens on loss, accuracy "
+          f"and the pictures; plain `tensorboard --logdir {shlex.quote(logdir)}` keeps 10 "
+          "random pictures per tag)")

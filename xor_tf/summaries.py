@@ -107,6 +107,12 @@ def diagnose(grads, sign_changes):
   for layer, names in layers.items():
     record[tags.gradient_norm(layer)] = tf.sqrt(sum(tf.reduce_sum(tf.square(grads[n]))
                                                     for n in names))
+  # Each layer's norm over the last layer's: the vanishing gradient as one number per layer,
+  # on one scale (TensorBoard's custom scalars layout has no log-scale option).
+  *earlier, last = layers
+  for layer in earlier:
+    record[tags.gradient_norm_relative(layer)] = (record[tags.gradient_norm(layer)]
+                                                  / record[tags.gradient_norm(last)])
   record[tags.SIGN_CHANGES_TOTAL] = tf.add_n([tf.reduce_sum(c) for c in sign_changes.values()])
   return record
 
@@ -141,11 +147,11 @@ def accuracy(probabilities, labels):
 def metadata_for(tag, value):
   """The SummaryMetadata that tells TensorBoard which dashboard shows `tag`, given its value."""
   if value.shape.rank == 0:
-    return scalar_metadata_for(tags.DESCRIPTIONS.get(tag, ""))
+    return scalar_metadata_for(tags.description(tag))
   if tags.is_picture(tag):
     return image_metadata.create_summary_metadata(
         display_name=None, description="What the network computes over the input plane.")
-  return histogram_metadata_for()
+  return histogram_metadata_for(tags.description(tag))
 
 
 # zlib level of the pictures' PNGs: level 1 is ~2x faster than the default 6 for ~1.2x the bytes
