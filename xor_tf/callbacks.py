@@ -18,6 +18,7 @@ import tensorflow as tf
 from xor_tf import data
 from xor_tf import losses
 from xor_tf import models
+from xor_tf import pictures as pictures_lib
 from xor_tf import summaries
 from xor_tf import tags
 
@@ -513,6 +514,18 @@ def xor_network(model):
   params = {tags.param_name(layer.name, v.name): v
             for layer in model.layers for v in layer.trainable_variables}
   return functools.partial(models.KerasNetwork.apply, view), params
+
+
+def write_pictures(pictures, step):
+  """Writes pictures to the default writer as TensorBoard images, each with its description.
+
+  Args:
+    pictures: {tag: int32 pixels [1, H, W], 0xFFRRGGBB}, as `summaries.draw` returns them.
+    step: the training step they show.
+  """
+  for tag, pixels in pictures.items():
+    description = summaries.metadata_for(tag, pixels).summary_description
+    tf.summary.image(tag, pictures_lib.rgb(pixels), step=step, description=description)
 
 
 # --- The probe batch. ---
