@@ -32,7 +32,15 @@ def compile_model(model, config):
 
 
 def is_picture_step(step, config):
-  """Whether a logging step of `config` draws its pictures (--image_every; 0: never)."""
+  """Whether a logging step of `config` draws its pictures: the step trainer's schedule.
+
+  A fit run logs at its logging steps only (one Keras epoch is --log_every steps), so it draws
+  at those of them that are picture steps.
+  """
+  # training.is_picture_step (the log-spaced schedule) is the one schedule once it exists;
+  # until then, the multiples of --image_every and the last step (0: none).
+  if hasattr(training, "is_picture_step"):
+    return training.is_picture_step(step, config)
   return config.image_every > 0 and (step % config.image_every == 0 or step == config.steps)
 
 
