@@ -107,10 +107,12 @@ def test_fit_runs_write_the_step_runs_tags_graph_and_pictures(tmp_path):
 
 def test_histograms_are_the_step_trainers_bucket_for_bucket():
   rng = np.random.default_rng(0)
-  tensors = {"uniform": rng.uniform(-0.05, 0.05, (2000, 16)).astype(np.float32),
+  tensors = {"uniform": rng.uniform(-0.05, 0.05, (5000, 16)).astype(np.float32),
              "normal": rng.normal(size=(64, 32)).astype(np.float32),
              "ties": rng.integers(0, 7, (5, 300)).astype(np.float32),
              "constant": np.full((3, 3), 0.25, np.float32), "one": np.array([-2.0], np.float32)}
+  assert tensors["uniform"].size > callbacks.LARGE_TENSOR >= tensors["normal"].size
+  tensors["large constant"] = np.full(callbacks.LARGE_TENSOR + 1, -3.0, np.float32)
   ours = callbacks.histograms({k: tf.constant(v) for k, v in tensors.items()})
   reference = summaries.histograms({k: tf.constant(v) for k, v in tensors.items()})
   for key, value in tensors.items():
