@@ -89,7 +89,9 @@ def train_with_fit(config, *, writer=None, on_log=None, return_net=False):
   per logging interval, not once per step. `SummaryCallback` writes at step 0, every
   log_every-th step and the last; for xor_tf's own model its record is the step trainer's
   (`step.observe`, loss and accuracy at the step's weights included), so a summary added there
-  reaches fit runs too.
+  reaches fit runs too. With a writer, the logging steps that are picture steps
+  (`is_picture_step`) also get the step trainer's pictures (`summaries.draw`), and after
+  training the graph of Keras' `train_step` is written for the Graphs dashboard.
 
   Args:
     config: a checked `xor_tf.config.Config` with arch 'keras'.
