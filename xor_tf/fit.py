@@ -48,10 +48,15 @@ def train_step_graph(model, x, y):
   """The graph of one Keras `train_step` of `model` on a batch like (x, y): what fit runs.
 
   Traced for the Graphs dashboard only, never run: the forward pass through the model's layers,
-  the loss, the gradients and the optimizer's update, under Keras' own name scopes.
+  the loss, the gradients and the optimizer's update, under Keras' own name scopes, inside
+  `train_step` as the step trainer's graph is.
   """
+  def train_step(batch):
+    with tf.name_scope("train_step"):
+      return model.train_step(batch)
+
   spec = tuple(tf.TensorSpec([None, *v.shape[1:]], tf.as_dtype(v.dtype)) for v in (x, y))
-  return tf.function(model.train_step, autograph=False).get_concrete_function(spec).graph
+  return tf.function(train_step, autograph=False).get_concrete_function(spec).graph
 
 
 def dataset(steps):
