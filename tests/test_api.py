@@ -88,6 +88,13 @@ def test_bad_keyword_arguments_raise_one_line(tmp_path, kwargs, error, expected)
   assert not logdir.exists()  # nothing written
 
 
+def test_numpy_scalars_are_their_values(tmp_path):
+  config, _ = api.check_arguments(dict(seed=np.arange(5)[3], learning_rate=np.float32(0.5),
+                                       diagnostics=np.bool_(True), logdir=tmp_path))
+  assert (config.seed, config.learning_rate, config.diagnostics) == (3, 0.5, True)
+  assert type(config.seed) is int and type(config.learning_rate) is float
+
+
 def test_options_have_the_command_lines_defaults():
   code = ("from absl import flags\nimport xor_tf.train\nfrom xor_tf import api\n"
           "print(all(flags.FLAGS[n].default == d for n, d in api.OPTIONS.items()))\n"

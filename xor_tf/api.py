@@ -63,6 +63,13 @@ def _hidden_text(value):
                    f"received {value!r}.")
 
 
+def _plain(value):
+  """A NumPy scalar as the Python int, float or bool it holds; anything else as it is."""
+  if type(value).__module__ == "numpy" and getattr(value, "ndim", None) == 0:
+    return value.item()
+  return value
+
+
 def check_arguments(kwargs):
   """The checked Config and options of `train(**kwargs)`.
 
@@ -80,7 +87,8 @@ def check_arguments(kwargs):
       hint = f" (did you mean {close[0]}?)" if close else ""
       raise TypeError(f"xor_tf.train expects keyword arguments among {', '.join(known)}; "
                       f"received {name}={kwargs[name]!r}{hint}.")
-  settings = {n: kwargs[n] for n in setting_names() if n in kwargs}
+  # A NumPy scalar (a seed from np.arange, a rate from np.logspace) is taken as its Python value.
+  settings = {n: _plain(kwargs[n]) for n in setting_names() if n in kwargs}
   options = {n: kwargs.get(n, default) for n, default in OPTIONS.items()}
   try:
     for name, value in settings.items():
