@@ -1,5 +1,6 @@
 """SummaryCallback and the fit trainer: what model.fit writes, read back with TensorBoard's reader."""
 
+import io
 import os
 import subprocess
 import sys
@@ -14,6 +15,7 @@ from xor_tf import callbacks
 from xor_tf import config as config_lib
 from xor_tf import data
 from xor_tf import events
+from xor_tf import experiment
 from xor_tf import fit
 from xor_tf import models
 from xor_tf import summaries
@@ -49,8 +51,9 @@ def fit_xor(model, callback_list, *, epochs):
 def test_fit_trainer_writes_the_step_trainers_record(tmp_path):
   # xor_tf's own model is written by summaries.observe, the step trainer's record: the same
   # tags, and at the same steps the same loss as the step trainer, which makes the same updates.
+  # image_every=0: no pictures, so every tag is the record's.
   config = config_lib.Config(arch="keras", steps=25, log_every=10, optimizer="adam",
-                             learning_rate=0.1)
+                             learning_rate=0.1, image_every=0)
   writer = tf.summary.create_file_writer(str(tmp_path))
   result = fit.train_with_fit(config, writer=writer)
   writer.close()
@@ -68,6 +71,53 @@ def test_fit_trainer_writes_the_step_trainers_record(tmp_path):
   assert [float(v) for _, v in written["loss"]] == pytest.approx(result.history["loss"])
   assert dict(written["activations/output"])[25][:, 2].sum() == 4  # the four XOR inputs
   assert len(event_files(tmp_path)) == 1
+
+
+def test_fit_runs_write_the_step_runs_tags_graph_and_pictures(tmp_path):
+  # The same Keras model trained by both trainers: one tag set with one description and
+  # dashboard per tag, the pictures at the same steps (at step 0, the same weights: the same
+  # pixels), and a graph of what each ran.
+  runs = {}
+  for trainer in ("step", "fit"):
+    config = config_lib.Config(arch="keras", hidden=(3, 2), steps=30, log_every=10,
+                               image_every=20, trainer=trainer)
+    experiment.run(config, logdir=str(tmp_path), run_name=trainer, out=io.StringIO(),
+                   flag_lines=config_lib.flag_lines(config))
+    runs[trainer] = events.accumulator(str(tmp_path / trainer))
+  step_run, fit_run = runs["step"], runs["fit"]
+  tags_of = {name: set(acc.Tags()["tensors"]) for name, acc in runs.items()}
+  assert tags_of["fit"] == tags_of["step"]
+  assert {"pictures/decision_boundary", "pictures/layer1", "pictures/layer2",
+          "activations/layer2", "activations/output"} <= tags_of["fit"]
+  assert "activations/layer3" not in tags_of["fit"]  # layer3 gives the logits: not an activation
+  for tag in tags_of["step"]:
+    ours, theirs = fit_run.SummaryMetadata(tag), step_run.SummaryMetadata(tag)
+    assert (ours.plugin_data.plugin_name, ours.summary_description) == (
+        theirs.plugin_data.plugin_name, theirs.summary_description), tag
+  for tag in ("pictures/decision_boundary", "pictures/layer1"):
+    assert [e.step for e in fit_run.Tensors(tag)] == [e.step for e in step_run.Tensors(tag)] == [
+        0, 20, 30]
+    first = [tf.io.decode_image(acc.Tensors(tag)[0].tensor_proto.string_val[2]).numpy()
+             for acc in (step_run, fit_run)]
+    np.testing.assert_array_equal(first[0][..., :3], first[1])
+  names = [node.name for node in fit_run.Graph().node]
+  for part in ("train_step/xor_keras", "layer1", "gradient_tape/", "train_step/sgd/"):
+    assert any(part in name for name in names), part  # forward, gradients, update
+
+
+def test_histograms_are_the_step_trainers_bucket_for_bucket():
+  rng = np.random.default_rng(0)
+  tensors = {"uniform": rng.uniform(-0.05, 0.05, (5000, 16)).astype(np.float32),
+             "normal": rng.normal(size=(64, 32)).astype(np.float32),
+             "ties": rng.integers(0, 7, (5, 300)).astype(np.float32),
+             "constant": np.full((3, 3), 0.25, np.float32), "one": np.array([-2.0], np.float32)}
+  assert tensors["uniform"].size > callbacks.LARGE_TENSOR >= tensors["normal"].size
+  tensors["large constant"] = np.full(callbacks.LARGE_TENSOR + 1, -3.0, np.float32)
+  ours = callbacks.histograms({k: tf.constant(v) for k, v in tensors.items()})
+  reference = summaries.histograms({k: tf.constant(v) for k, v in tensors.items()})
+  for key, value in tensors.items():
+    np.testing.assert_array_equal(ours[key].numpy(), reference[key].numpy(), err_msg=key)
+    assert ours[key].numpy()[:, 2].sum() == value.size
 
 
 def test_user_model_same_shaped_layers_and_several_fits(tmp_path):

@@ -2,19 +2,25 @@
 
 Flags are parsed and checked before TensorFlow is imported, so --help and flag errors answer
 at once.
+
+The module is also callable: `xor_tf.train(arch="deep", seed=3)` is `xor_tf.api.train`, the
+same flags as keyword arguments, for Python and notebooks.
 """
 
+import inspect
 import os
 import shutil
 import signal
 import sys
 import threading
 import time
+import types
 
 from absl import app
 from absl import logging
 from absl import flags
 
+from xor_tf import api
 from xor_tf import cli
 from xor_tf import config as config_lib
 from xor_tf import quiet
@@ -306,5 +312,15 @@ def _train(config, run_dir, resuming, flag_lines):
   return 0 if result.signal is None else 128 + result.signal
 
 
+class _CallableModule(types.ModuleType):
+  """This module, callable as `xor_tf.api.train`: `xor_tf.train(...)` whatever was imported."""
+
+  def __call__(self, *args, **kwargs):
+    return api.train(*args, **kwargs)
+
+
 if __name__ == "__main__":
   app.run(main, flags_parser=parse_flags)
+else:
+  sys.modules[__name__].__class__ = _CallableModule
+  __signature__ = inspect.signature(api.train)
