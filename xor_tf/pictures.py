@@ -424,25 +424,25 @@ def _discs(image, rows, cols, radii, colours, ring=2.0):
 
 
 def _stamps(image, stamps, rows, cols):
-  """image float RGB [H, W, 3] with constant bitmaps blended in order, bitmap i with its top-left
+  """image float RGB [H, W, 3] with constant bitmaps blended in, bitmap i with its top-left
   pixel at (rows[i], cols[i]): int32 tensors (points that move).
 
-  stamps: (alpha [n, h, w], colours [n, h, w, 3]), bitmaps of one shape, read for every pixel
-  in one gather.
+  stamps: (alpha [n, h, w], colours [n, h, w, 3]), bitmaps of one shape. Only their pixels are
+  read and written, in one gather and one scatter (where two overlap, one of them wins): a
+  gather over the whole image per bitmap cost ~5 ms a picture.
   """
   alpha, colours = stamps
   n, h, w = alpha.shape
   height, width = image.shape[0], image.shape[1]
-  r = tf.range(height)[None, :, None] - tf.reshape(rows, [n, 1, 1])
-  c = tf.range(width)[None, None, :] - tf.reshape(cols, [n, 1, 1])
-  inside = (r >= 0) & (r < h) & (c >= 0) & (c < w)
-  index = (tf.range(n)[:, None, None] * (h * w) + tf.clip_by_value(r, 0, h - 1) * w
-           + tf.clip_by_value(c, 0, w - 1))
-  a = tf.where(inside, tf.gather(tf.constant(alpha.ravel()), index), 0.0)
-  over = tf.gather(tf.constant(colours.reshape(-1, 3)), index)
-  for i in range(n):
-    image = image + a[i][..., None] * (over[i] - image)
-  return image
+  r = tf.reshape(rows, [n, 1]) + tf.constant(np.repeat(np.arange(h), w).astype(np.int32))
+  c = tf.reshape(cols, [n, 1]) + tf.constant(np.tile(np.arange(w), h).astype(np.int32))
+  inside = (r >= 0) & (r < height) & (c >= 0) & (c < width)
+  index = tf.reshape(tf.where(inside, r * width + c, height * width), [-1, 1])  # else a spare
+  flat = tf.concat([tf.reshape(image, [height * width, 3]), tf.zeros([1, 3])], axis=0)
+  under = tf.gather_nd(flat, index)
+  over = under + tf.constant(alpha.reshape(-1, 1)) * (tf.constant(colours.reshape(-1, 3)) - under)
+  flat = tf.tensor_scatter_nd_update(flat, index, over)
+  return tf.reshape(flat[:-1], [height, width, 3])
 
 
 def _stack(stamps):
