@@ -297,3 +297,20 @@ def test_each_picture_tag_says_what_its_colours_and_axes_mean():
   assert "h1" in descriptions["pictures/hidden_space"]
   for text in descriptions.values():
     assert "blue" in text and "red" in text
+
+
+@pytest.mark.parametrize("activation", ["relu", "linear", "tanh"])
+def test_every_activation_draws_in_a_graph(activation):
+  """In a tf.function (as the training loop draws them), with the activation's own range: an
+  unbounded one fits heatmaps and hidden_space to the values themselves."""
+  net = models.build(config_lib.Config(arch="nn", activation=activation, seed=2))
+  value_range = net.activation.picture_range
+  graph = tf.function(lambda p: pictures.draw_packed(net.apply_columns, p,
+                                                     value_range=value_range), autograph=False)
+  drawn = {k: image_of(v) for k, v in graph(tensors(net)).items()}
+  assert set(drawn) == {tags.OUTPUT, "layer1", tags.HIDDEN_SPACE}
+  top, left, side, span = pictures.hidden_plot_box(value_range, 2)
+  assert (span is None) == (None in value_range)
+  # The four discs are inside the plot, fitted or not: every class colour is drawn.
+  plot = drawn[tags.HIDDEN_SPACE][top:top + side, left:left + side]
+  assert is_colour(plot, RED).sum() >= 2 * 9 and is_colour(plot, BLUE).sum() >= 2 * 9

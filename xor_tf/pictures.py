@@ -547,10 +547,10 @@ def to_unit_range(values, value_range=(0.0, 1.0)):
   if lo is None and hi is None:
     reach = tf.maximum(tf.reduce_max(tf.abs(values)), 1e-6)
     return 0.5 + 0.5 * values / reach
+  if lo == 0.0 and hi == 1.0:  # before hi may become a tensor, which has no Python truth
+    return values
   if hi is None:
     hi = tf.maximum(tf.reduce_max(values), lo + 1e-6)
-  if lo == 0.0 and hi == 1.0:
-    return values
   return (values - lo) / (hi - lo)
 
 
