@@ -205,7 +205,7 @@ def test_tensorboard_serves_an_xor_tf_run(tmp_path):
       "scalars": {"loss", "accuracy"},
       "histograms": {*(f"weights/{p}" for p in params), "activations/layer1",
                      "activations/output"},
-      "images": {"pictures/decision_boundary", "pictures/layer1"},
+      "images": {"pictures/decision_boundary", "pictures/layer1", "pictures/hidden_space"},
       "text": {"run/flags", "run/truth_table"},
       "graph": True,
   }

@@ -26,8 +26,10 @@ EXPECTED_TAGS = {
 }
 EXPECTED_TAGS["keras"] = EXPECTED_TAGS["deep"]
 PICTURES = {
-    "deep": {"pictures/layer1", "pictures/layer2", "pictures/layer3", "pictures/decision_boundary"},
-    "concat": {"pictures/unit1", "pictures/unit2", "pictures/decision_boundary"},
+    "deep": {"pictures/layer1", "pictures/layer2", "pictures/layer3", "pictures/decision_boundary",
+             "pictures/hidden_space"},
+    "concat": {"pictures/unit1", "pictures/unit2", "pictures/decision_boundary",
+               "pictures/hidden_space"},
     "logistic": {"pictures/decision_boundary"},
 }
 PICTURES["keras"] = PICTURES["deep"]
@@ -110,8 +112,9 @@ def test_pictures_are_images_of_what_the_network_computes(tmp_path):
   for param, value in zip(net.params.values(), _final_weights(config)):
     param.assign(value)
   # Drawn here from `apply` on [N, 2] points, not the loop's `apply_columns` path.
-  drawn = {"output": pictures.decision_boundary(net(pictures.grid_points())[1]["output"]),
-           "layer1": pictures.neuron_tiles(net(pictures.grid_points(pictures.TILE))[1]["layer1"])}
+  logits, activations = net(pictures.grid_points())
+  drawn = {"output": pictures.decision_boundary(None, logits=logits),
+           "layer1": pictures.neuron_heatmaps(activations["layer1"])}
   for tag, name in (("pictures/decision_boundary", "output"), ("pictures/layer1", "layer1")):
     width, height, image = written[tag][-1][1]
     decoded = tf.io.decode_image(image, channels=3).numpy()  # a BMP

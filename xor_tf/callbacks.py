@@ -389,7 +389,8 @@ class _Observer:
     for tag, value in record.items():
       if tag not in self.metadata:
         self.metadata[tag] = (summaries.scalar_metadata_for(_metric_description(tag))
-                              if value.shape.rank == 0 else summaries.histogram_metadata_for())
+                              if value.shape.rank == 0
+                              else summaries.histogram_metadata_for(tags.description(tag)))
     return record
 
   def _record(self):
@@ -410,11 +411,6 @@ class _Observer:
       if (self.compiled is None
           and self.seconds * self.callback._logs_left() > 3 * self.seconds + 0.5):  # pylint: disable=protected-access
         self.compiled = _traced_once(lambda: self._histograms())  # pylint: disable=unnecessary-lambda
-    for tag, value in record.items():
-      if tag not in self.metadata:
-        self.metadata[tag] = (summaries.scalar_metadata_for(_metric_description(tag))
-                              if value.shape.rank == 0
-                              else summaries.histogram_metadata_for(tags.description(tag)))
     return record
 
   def _histograms(self):

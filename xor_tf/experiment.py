@@ -23,6 +23,7 @@ PROGRESS_LINES = 10  # loss lines printed during training, as the notebooks prin
 CHECKPOINTS = rundir.CHECKPOINTS  # inside the run directory
 SAVED_MODEL = "saved_model"  # inside the run directory
 DECISION_BOUNDARY = "decision_boundary.png"  # inside the run directory: the final picture
+HIDDEN_SPACE = "hidden_space.png"  # beside it: the last hidden layer's view (no hidden layer: none)
 
 
 class ResumeError(ValueError):
@@ -203,8 +204,13 @@ def _finish(result, net, run_dir, out, export, landscape_of=None):
       shutil.rmtree(saved_model, ignore_errors=True)
       raise
   picture = os.path.join(run_dir, DECISION_BOUNDARY)
-  rundir.write_atomically(picture, pictures.png(pictures.decision_boundary(
-      net(pictures.grid_points())[1][tags.OUTPUT], scale=4)))
+  final = pictures.draw(net.apply_columns, {k: tf.convert_to_tensor(v) for k, v in
+                                            net.params.items()},
+                        value_range=net.activation.picture_range)
+  rundir.write_atomically(picture, pictures.png(final[tags.OUTPUT], scale=2))
+  if tags.HIDDEN_SPACE in final:
+    rundir.write_atomically(os.path.join(run_dir, HIDDEN_SPACE),
+                            pictures.png(final[tags.HIDDEN_SPACE], scale=2))
   drawn = _landscape(landscape_of, net, run_dir) if landscape_of is not None else None
   print_report(result, run_dir, out)
   print(f"decision boundary: {picture}", file=out, flush=True)

@@ -120,9 +120,10 @@ def diagnose(grads, sign_changes):
 def draw(apply_columns, params, value_range=(0.0, 1.0)):
   """The pictures of one logging step: {tag: int32 pixels [1, H, W]} (`pictures.draw_packed`).
 
-  The network's output over the input square becomes the decision boundary and each hidden
-  layer a row of per-neuron heatmaps (`pictures.draw_packed`), spanning `value_range`, the
-  hidden activation's (`xor_tf.activations`).
+  The network's output over the input plane becomes the decision boundary, each hidden layer
+  its numbered per-neuron heatmaps, spanning `value_range`, the hidden activation's
+  (`xor_tf.activations`), and a network with a hidden layer also gets `pictures/hidden_space`,
+  the XOR points as its last hidden layer sees them (`pictures.draw_packed`).
   """
   return {tags.picture(name): image for name, image in
           pictures.draw_packed(apply_columns, params, value_range=value_range).items()}
@@ -150,7 +151,7 @@ def metadata_for(tag, value):
     return scalar_metadata_for(tags.description(tag))
   if tags.is_picture(tag):
     return image_metadata.create_summary_metadata(
-        display_name=None, description="What the network computes over the input plane.")
+        display_name=None, description=pictures.describe(tag))
   return histogram_metadata_for(tags.description(tag))
 
 

@@ -3,6 +3,7 @@
 LOSS = "loss"
 ACCURACY = "accuracy"
 OUTPUT = "output"  # the layer name of the network's output probabilities
+HIDDEN_SPACE = "hidden_space"  # the picture of the last hidden layer's view (`pictures`)
 SIGN_CHANGES_TOTAL = "sign_changes/total"
 TRUTH_TABLE = "run/truth_table"  # Markdown text, at every picture step and the last step
 FLAGS = "run/flags"  # Markdown text, at step 0
@@ -100,7 +101,8 @@ def layer_of(param):
 
 
 def picture(layer_name):
-  """'output' -> 'pictures/decision_boundary'; a hidden layer -> 'pictures/layer1' (its neurons)."""
+  """'output' -> 'pictures/decision_boundary'; a hidden layer -> 'pictures/layer1' (its neurons);
+  HIDDEN_SPACE -> 'pictures/hidden_space'."""
   return "pictures/decision_boundary" if layer_name == OUTPUT else f"pictures/{layer_name}"
 
 
