@@ -148,7 +148,7 @@ def notebook_loop(params, loss, learning_rate, steps):
 def test_notebook_numpy_loop_matches_xor_tf(hidden, loss, learning_rate, init, seed):
   config = config_lib.Config(arch="nn", hidden=hidden, loss=loss, optimizer="sgd",
                              learning_rate=learning_rate, init=init, seed=seed, steps=1000,
-                             log_every=1000)
+                             log_every=1000, image_every=0)
   start = {k: v.numpy().astype(np.float64) for k, v in models.build(config).params.items()}
   cost, probabilities = notebook_loop(start, loss, learning_rate, config.steps)
   result = training.train(config)

@@ -247,7 +247,7 @@ def small_disk(tmp_path):
 def test_full_disk_mid_run_stops_at_once_and_the_checkpoint_resumes(tmp_path, small_disk):
   # Pictures (PNG) every 20 steps outgrow the 1 MB disk long before step 4000.
   flags = ["--arch=deep", "--steps=4000", "--log_every=20", "--image_every=20",
-           "--checkpoint_every=500"]
+           "--checkpoint_every=100"]
   proc = run_in(tmp_path, f"--logdir={small_disk}", "--run_name=r", *flags)
   line = one_error_line(proc, status=1)
   assert "reach the disk" in line or "No space left" in line, line
@@ -263,7 +263,7 @@ def test_full_disk_mid_run_stops_at_once_and_the_checkpoint_resumes(tmp_path, sm
   assert resumed.returncode == 0, resumed.stderr
   config = config_lib.Config(arch="deep", steps=4000, log_every=20, image_every=20)
   experiment.run(config, logdir=str(tmp_path), run_name="straight", out=io.StringIO(),
-                 checkpoint_every=500)
+                 checkpoint_every=100)
   loss = lambda d: [(s, float(v)) for s, v in events.read(str(d))["loss"]]
   assert loss(run_dir) == loss(tmp_path / "straight")
 

@@ -32,9 +32,9 @@ RUN = "deep"
 FLAGS = ("--arch=deep", "--diagnostics", "--steps=240", "--log_every=10", "--image_every=20")
 CONFIG = config_lib.Config(arch="deep", diagnostics=True, steps=240, log_every=10, image_every=20)
 LAYERS = [f"layer{i}" for i in range(1, len(CONFIG.widths) + 2)]  # hidden layers and the output
-# The pictures of a deep run. Once `pictures/hidden_space` is written (issue 16, "the hidden
-# layer's view"), add it here: every assertion below then covers it too.
-PICTURES = {tags.picture(tags.OUTPUT), *(tags.picture(layer) for layer in LAYERS[:-1])}
+# The pictures of a deep run, the hidden layer's view included.
+PICTURES = {tags.picture(tags.OUTPUT), tags.picture(tags.HIDDEN_SPACE),
+            *(tags.picture(layer) for layer in LAYERS[:-1])}
 
 
 def printed_lines(process, count, timeout=60):

@@ -11,14 +11,16 @@ first asked for (here, through `__getattr__`), and calling it calls `xor_tf.api.
 
 import importlib
 
-from xor_tf.api import Run
-
+# Nothing is imported here eagerly: a user's new table entry (an activation, an optimizer) added
+# before `xor_tf.config` is first imported must reach the flags' choices.
 __all__ = ["Run", "train"]
 
 
 def __getattr__(name):
   if name == "train":  # the submodule, callable; imported here when first asked for
     return importlib.import_module("xor_tf.train")
+  if name == "Run":
+    return importlib.import_module("xor_tf.api").Run
   raise AttributeError(f"module 'xor_tf' has no attribute {name!r}")
 
 
