@@ -11,7 +11,7 @@ Starts `xor_tf.board`'s TensorBoard on a log directory (by default: a stuck `nn`
 Usage:
   python scripts/screenshots.py                                   # train, shoot, into docs/
   python scripts/screenshots.py --logdir=logs --run=deep-... --image_tag=pictures/hidden_space
-  python scripts/screenshots.py --train="--arch=nn --seed=3 --run_name=stuck" --out=/tmp/shots
+  python scripts/screenshots.py --train="--arch=nn --seed=3 --run_name=stuck" --out=shots
 
 Chromium draws Time Series charts with WebGL, which headless Chromium lacks: the addresses carry
 TensorBoard's own `forceSVG=true`. Needs `chromium` (apt-get install chromium) or --chromium.
