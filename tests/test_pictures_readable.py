@@ -314,3 +314,29 @@ def test_every_activation_draws_in_a_graph(activation):
   # The four discs are inside the plot, fitted or not: every class colour is drawn.
   plot = drawn[tags.HIDDEN_SPACE][top:top + side, left:left + side]
   assert is_colour(plot, RED).sum() >= 2 * 9 and is_colour(plot, BLUE).sum() >= 2 * 9
+
+
+@pytest.mark.parametrize("activation,labels", [
+    ("sigmoid", ("0", "0.5", "1")), ("tanh", ("-1", "0", "1")), ("relu", ("0", "max")),
+    ("linear", ("-max", "0", "max"))])
+def test_neuron_heatmaps_have_a_key_of_their_activations_range(activation, labels):
+  net = models.build(config_lib.Config(arch="nn", activation=activation, seed=1))
+  value_range = net.activation.picture_range
+  image = image_of(pictures.neuron_heatmaps_packed(
+      tf.transpose(net(pictures.grid_points())[1]["layer1"]), value_range=value_range))
+  assert tuple(label for _, label in pictures.heatmap_key_labels(value_range)) == labels
+  # The key: the rows under the heatmaps, blue at its left end, white halfway, red at its right.
+  top = image.shape[0] - pictures.MARGIN - pictures.HEATMAP_KEY_ZONE + pictures.KEY_GAP
+  length = min(pictures.HEATMAP_KEY_LENGTH, image.shape[1] - 2 * pictures.MARGIN)
+  row = image[top + pictures.KEY_WIDTH // 2, pictures.MARGIN:pictures.MARGIN + length]
+  assert np.abs(row[0] - BLUE).max() <= 2 and np.abs(row[-1] - RED).max() <= 2
+  assert np.abs(row[length // 2] - (247, 247, 247)).max() <= 4
+  assert all(top >= t + side for t, _, side in pictures.heatmap_boxes(2))  # under the heatmaps
+  # Each label in the text colour under its tick: at the left end, the middle, the right end.
+  below = image[top + pictures.KEY_WIDTH + 1 + pictures.TICK + 1:][:pictures.FONT_HEIGHT]
+  for fraction, label in pictures.heatmap_key_labels(value_range):
+    bitmap = pictures.text_bitmap(label)
+    col = pictures.MARGIN + min(length - 1, int(fraction * length))
+    left = {0.0: col, 1.0: col + 1 - bitmap.shape[1]}.get(fraction, col - bitmap.shape[1] // 2)
+    region = below[:, left:left + bitmap.shape[1]]
+    assert np.array_equal(is_colour(region, TEXT), bitmap), label

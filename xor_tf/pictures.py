@@ -89,6 +89,8 @@ FONT = {
     "9": (".###.", "#...#", "#...#", ".####", "....#", "...#.", ".##.."),
     ".": ("..", "..", "..", "..", "..", "##", "##"),
     "-": ("....", "....", "....", "####", "....", "....", "...."),
+    "a": (".....", ".....", ".###.", "....#", ".####", "#...#", ".####"),
+    "m": (".....", ".....", "##.#.", "#.#.#", "#.#.#", "#.#.#", "#.#.#"),
     "h": ("#....", "#....", "#.##.", "##..#", "#...#", "#...#", "#...#"),
     "p": (".....", ".....", "####.", "#...#", "####.", "#....", "#...."),
     "u": (".....", ".....", "#...#", "#...#", "#...#", "#..##", ".##.#"),
@@ -560,10 +562,30 @@ LABEL_HEIGHT = FONT_HEIGHT + 2  # a heatmap's number above it
 WIDE_LAYER_PIXELS = 120_000  # a layer too wide for the card keeps its heatmaps under this
 
 
+HEATMAP_KEY_LENGTH = 160  # px: the heatmaps' colour key, under them (shorter if they are)
+# Rows under the heatmaps for the key: a gap, the bar and its frame, ticks, the labels.
+HEATMAP_KEY_ZONE = KEY_GAP + KEY_WIDTH + 1 + TICK + 1 + FONT_HEIGHT
+
+
+def heatmap_key_labels(value_range=(0.0, 1.0)):
+  """The heatmaps' key labels ((fraction along the key, label), ...) for an activation's range.
+
+  A bounded range is labelled at its ends and middle (sigmoid 0, 0.5, 1; tanh -1, 0, 1); an
+  unbounded end is the layer's largest value at that step, 'max' (relu 0 to max; linear -max to
+  max, 0 white in the middle), as `to_unit_range` colours it.
+  """
+  lo, hi = value_range
+  if lo is None and hi is None:
+    return ((0.0, "-max"), (0.5, "0"), (1.0, "max"))
+  if hi is None:
+    return ((0.0, _format(lo)), (1.0, "max"))
+  return ((0.0, _format(lo)), (0.5, _format((lo + hi) / 2)), (1.0, _format(hi)))
+
+
 def _heatmaps_size(count, columns, tile):
   rows = -(-count // columns)
   return (2 * MARGIN + columns * tile + (columns - 1) * HEATMAP_GAP,
-          2 * MARGIN + rows * (LABEL_HEIGHT + tile) + (rows - 1) * HEATMAP_GAP)
+          2 * MARGIN + rows * (LABEL_HEIGHT + tile) + (rows - 1) * HEATMAP_GAP + HEATMAP_KEY_ZONE)
 
 
 @functools.lru_cache(maxsize=None)
@@ -595,8 +617,8 @@ def heatmap_layout(count):
 
 
 @functools.lru_cache(maxsize=None)
-def _heatmaps_canvas(count, lo=LO, hi=HI):
-  """The heatmaps' canvas (numbers, frames), where each tile goes, and the tiles' markers."""
+def _heatmaps_canvas(count, key_labels=heatmap_key_labels(), lo=LO, hi=HI):
+  """The heatmaps' canvas (numbers, frames, the key), where each tile goes, the tiles' markers."""
   tile, columns = heatmap_layout(count)
   width, height = _heatmaps_size(count, columns, tile)
   canvas = _Canvas(height, width)
@@ -608,6 +630,17 @@ def _heatmaps_canvas(count, lo=LO, hi=HI):
     canvas.frame(top, left, tile, tile)
     canvas.text(str(i + 1), top - LABEL_HEIGHT, left)
     places.append(canvas.place((tile, tile), top, left))
+  # The colour key under the heatmaps, blue (lowest) to red (highest), ticked and labelled.
+  key_top = height - MARGIN - HEATMAP_KEY_ZONE + KEY_GAP
+  length = min(HEATMAP_KEY_LENGTH, width - 2 * MARGIN)
+  levels = np.round((np.arange(length) + 0.5) / length * LEVELS).astype(int)
+  canvas.rgb[key_top:key_top + KEY_WIDTH, MARGIN:MARGIN + length] = _ramp()[levels][None]
+  canvas.frame(key_top, MARGIN, KEY_WIDTH, length)
+  for fraction, label in key_labels:
+    col = MARGIN + _axis_pixel(fraction, length)
+    canvas.fill(key_top + KEY_WIDTH + 1, col, TICK, 1, TEXT)
+    anchor = "left" if fraction == 0 else "right" if fraction == 1 else "centre"
+    canvas.text(label, key_top + KEY_WIDTH + 1 + TICK + 1, col + (fraction == 1), anchor=anchor)
   return canvas, places, _xor_markers(tile, max(3.5, tile / 12), lo, hi, ring=1.5)
 
 
@@ -616,7 +649,7 @@ def neuron_heatmaps_packed(columns, size=GRID, *, value_range=(0.0, 1.0)):
   """`neuron_heatmaps` of activations laid out [width, size * size], as int32 pixels [1, H, W]."""
   count = columns.shape[0]
   tile, per_row = heatmap_layout(count)
-  canvas, places, (alpha, colours) = _heatmaps_canvas(count)
+  canvas, places, (alpha, colours) = _heatmaps_canvas(count, heatmap_key_labels(value_range))
   unit = tf.reshape(to_unit_range(tf.cast(columns, tf.float32), value_range), [count, size, size])
   resample = tf.constant(_resample(tile, size))
   tiles = tf.einsum("ij,njk,lk->nil", resample, unit, resample)
@@ -629,8 +662,7 @@ def neuron_heatmaps_packed(columns, size=GRID, *, value_range=(0.0, 1.0)):
   cell_h, cell_w = tile + LABEL_HEIGHT + HEATMAP_GAP, tile + HEATMAP_GAP
   grid = tf.reshape(tf.transpose(tf.reshape(tiles, [rows, per_row, cell_h, cell_w, 3]),
                                  [0, 2, 1, 3, 4]), [rows * cell_h, per_row * cell_w, 3])
-  height, width = canvas.dynamic.shape
-  grid = grid[:height - 2 * MARGIN, :width - 2 * MARGIN]
+  grid = grid[:rows * cell_h - HEATMAP_GAP, :per_row * cell_w - HEATMAP_GAP]
   return _pack(canvas.compose(grid, MARGIN, MARGIN))[None]
 
 
@@ -640,7 +672,8 @@ def neuron_heatmaps(activations, size=GRID, *, value_range=(0.0, 1.0)):
   Neuron i's heatmap (numbered i + 1 above it) is its activation over the same plane as the
   decision boundary ([-0.5, 1.5]², x1 to the right, x2 up), resampled from the size x size grid
   to the layout's tile size (`heatmap_layout`), coloured from the activation's lowest value
-  (blue) to its highest (red), `to_unit_range`; small discs mark the four XOR inputs.
+  (blue) to its highest (red), `to_unit_range`; small discs mark the four XOR inputs. Under
+  the heatmaps a colour key labelled with the activation's range (`heatmap_key_labels`).
 
   Args:
     activations: float [size * size, width], one layer's activations at `grid_points(size)`.
@@ -956,8 +989,9 @@ def describe(tag):
   return (f"One heatmap per neuron of {layer}, numbered from 1: its activation over the same "
           "plane as the decision boundary (x1 to the right, x2 up, -0.5 to 1.5). Colour: from "
           "blue, the activation's lowest value (0 for sigmoid and relu, -1 for tanh), through "
-          "white to red, its highest (1; for relu and linear, the layer's largest value). "
-          "The small discs are the four XOR inputs in their target's colour.")
+          "white to red, its highest (1; for relu and linear, the layer's largest value), as "
+          "the key under the heatmaps shows. The small discs are the four XOR inputs in their "
+          "target's colour.")
 
 
 def bmp_header(height, width):
