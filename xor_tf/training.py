@@ -109,8 +109,12 @@ class TrainLoop(tf.Module):
     example = tf.function(observe, autograph=False).get_concrete_function(spec).structured_outputs
     self.record_tags = list(example)
     if pictures:
-      example.update(tf.function(self._draw, autograph=False).get_concrete_function(
-          spec["params"]).structured_outputs)
+      # The compiled `_pictures` itself, traced once here: train_chunk's trace reuses it.
+      size = sum(v.shape.num_elements() for v in tf.nest.flatten(
+          {k: v for k, v in self.carried.items() if k != "step"}))
+      images, _ = self._pictures.get_concrete_function(
+          tf.TensorSpec([size], tf.float32), tf.TensorSpec([4], tf.int64)).structured_outputs
+      example.update(images)
     self.picture_tags = [tag for tag in example if tags.is_picture(tag)]
     self.metadata = {tag: summaries.metadata_for(tag, value) for tag, value in example.items()}
     # Every tag a logging step may write, in order; the pictures and the truth table only at
