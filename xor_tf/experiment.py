@@ -2,7 +2,6 @@
 
 import contextlib
 import os
-import shlex
 import shutil
 import signal
 import sys
@@ -308,12 +307,4 @@ def print_report(result, run_dir, out=sys.stdout):
     print(f"training: {result.trained_steps} steps in {result.train_seconds:.3f} s, "
           f"{result.us_per_step:.1f} µs/step", file=out)
   print(f"run directory: {run_dir}", file=out)
-  print(open_command(os.path.dirname(run_dir) or "."), file=out, flush=True)
-
-
-def open_command(logdir):
-  """What to type to see a log directory in TensorBoard, every picture step included."""
-  return (f"open it: python -m xor_tf.board --logdir {shlex.quote(logdir)}\n"
-          f"  (it shows every picture step, and prints the address that opens on loss, accuracy "
-          f"and the pictures; plain `tensorboard --logdir {shlex.quote(logdir)}` keeps 10 "
-          "random pictures per tag)")
+  print(rundir.open_command(os.path.dirname(run_dir) or "."), file=out, flush=True)
