@@ -207,11 +207,11 @@ def test_a_summary_added_to_observe_reaches_step_and_fit_runs(tmp_path, monkeypa
 def test_heatmaps_span_their_activations_range(activation, values, colours):
   from xor_tf import pictures  # pylint: disable=g-import-not-at-top
   value_range = activations.ACTIVATIONS[activation].picture_range
-  columns = tf.constant([[v] * 4 for v in values], tf.float32)  # 3 neurons, 2 x 2 tiles
-  image = pictures.rgb(pictures.neuron_tiles_packed(columns, 2, gap=1,
-                                                    value_range=value_range)).numpy()[0]
+  columns = tf.constant([[v] * 4 for v in values], tf.float32)  # 3 neurons on a 2 x 2 grid
+  image = pictures.rgb(pictures.neuron_heatmaps_packed(columns, 2,
+                                                       value_range=value_range)).numpy()[0]
   expected = {"blue": pictures.CLASS_COLORS[0], "red": pictures.CLASS_COLORS[1],
               "white": np.array([0xf7, 0xf7, 0xf7])}
-  for i, colour in enumerate(colours):
-    if colour:
-      np.testing.assert_array_equal(image[0, 3 * i], expected[colour], err_msg=f"{i} {colour}")
+  for i, ((top, left, _), colour) in enumerate(zip(pictures.heatmap_boxes(3), colours)):
+    if colour:  # the heatmap's corner, away from the XOR points' marks
+      np.testing.assert_array_equal(image[top, left], expected[colour], err_msg=f"{i} {colour}")
