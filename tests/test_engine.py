@@ -21,6 +21,14 @@ from xor_tf import step as step_lib
 from xor_tf import training
 
 
+@pytest.mark.parametrize("kind,name", [("sgd", "sgd"), ("momentum", "sgd"), ("adam", "adam")])
+def test_keras_optimizers_keep_their_name_however_many_came_before(kind, name):
+  # A fit run's graph shows train_step/<name>/...; Keras would number a process's later
+  # optimizers (sgd_1, sgd_2, ...), as in a notebook's second run.
+  hyper = config_lib.Config(optimizer=kind).hyperparameters
+  assert [optim.keras_optimizer(kind, hyper).name for _ in range(3)] == [name] * 3
+
+
 @pytest.mark.parametrize("kind", optim.NAMES)
 def test_every_optimizer_matches_its_keras_counterpart_step_by_step(kind):
   config = config_lib.Config(arch="nn", optimizer=kind, learning_rate=0.3, seed=3)
