@@ -182,6 +182,7 @@ def test_cli_writes_table_json_event_files_and_pictures(tmp_path):
                     "--controls=3", timeout=240)
   assert proc.returncode == 0, proc.stderr
   assert "| nn-2-2-1 sigmoid sgd lr5 bce uniform |" in proc.stdout
+  assert f"open it: python -m xor_tf.board --logdir {tmp_path / 'a'}\n" in proc.stdout
   records = json.loads(out.read_text())["nets"]
   assert records and all(len(r["hessian_eigenvalues"]) == 9 for r in records)
   assert set(records[0]["final_weights"]) == {"layer1/kernel", "layer1/bias", "layer2/kernel",

@@ -129,7 +129,7 @@ def check_run_served(url, run, expected, timeout=SERVE_TIMEOUT):
   for tag in expected["images"]:
     first = get(url, "data/plugin/images/images", run=run, tag=tag, sample=0)[0]
     image = get(url, "data/plugin/images/individualImage?" + first["query"])
-    assert image.startswith(PNG_SIGNATURE) or image.startswith(b"BM"), tag  # PNG or BMP
+    assert image.startswith(PNG_SIGNATURE), tag
   for tag in expected["text"]:
     assert get(url, "data/plugin/text/text", run=run, tag=tag)[0]["text"], tag
   if expected["graph"]:

@@ -105,6 +105,39 @@ def test_fit_runs_write_the_step_runs_tags_graph_and_pictures(tmp_path):
     assert any(part in name for name in names), part  # forward, gradients, update
 
 
+def test_fit_runs_write_the_truth_table_at_every_picture_step(tmp_path):
+  # The default picture steps (0, 10, 20, 30, 50) are logging steps of both trainers at
+  # --log_every=5; the fit run logs at 5, 15, ... too, which draw nothing. The truth table
+  # comes with the pictures, the last step's once, with the step run's text.
+  results, runs = {}, {}
+  for trainer in ("step", "fit"):
+    config = config_lib.Config(arch="keras", steps=50, log_every=5, trainer=trainer)
+    results[trainer], _ = experiment.run(config, logdir=str(tmp_path), run_name=trainer,
+                                         out=io.StringIO())
+    runs[trainer] = events.accumulator(str(tmp_path / trainer))
+  step_run, fit_run = runs["step"], runs["fit"]
+  tables = {name: [(e.step, tf.make_ndarray(e.tensor_proto).item().decode())
+                   for e in acc.Tensors("run/truth_table")] for name, acc in runs.items()}
+  picture_steps = [e.step for e in fit_run.Tensors("pictures/decision_boundary")]
+  assert picture_steps == [0, 10, 20, 30, 50]
+  assert [s for s, _ in tables["fit"]] == picture_steps == [s for s, _ in tables["step"]]
+  assert [e.step for e in fit_run.Tensors("loss")] == list(range(0, 51, 5))  # logged, not drawn
+  ours, theirs = (acc.SummaryMetadata("run/truth_table") for acc in (fit_run, step_run))
+  assert ours == theirs
+  assert ours.plugin_data.plugin_name == "text"
+  # Step 0: the same weights, the same text; then the same rows up to the probabilities'
+  # rounding (the trainers make the same updates, float32 apart).
+  assert tables["fit"][0] == tables["step"][0]
+  for (_, fit_text), (_, step_text) in zip(tables["fit"], tables["step"]):
+    fit_rows, step_rows = (text.split("\n") for text in (fit_text, step_text))
+    assert fit_rows[:2] == step_rows[:2] and len(fit_rows) == len(step_rows) == 6
+    for fit_row, step_row in zip(fit_rows[2:], step_rows[2:]):
+      fit_cells, step_cells = fit_row.split(" | "), step_row.split(" | ")
+      assert fit_cells[:2] + fit_cells[3:] == step_cells[:2] + step_cells[3:]
+      assert float(fit_cells[2]) == pytest.approx(float(step_cells[2]), abs=2e-4)
+  assert tables["fit"][-1][1] == "\n".join(experiment.truth_table(results["fit"].probabilities))
+
+
 def test_histograms_are_the_step_trainers_bucket_for_bucket():
   rng = np.random.default_rng(0)
   tensors = {"uniform": rng.uniform(-0.05, 0.05, (5000, 16)).astype(np.float32),

@@ -21,6 +21,14 @@ from xor_tf import step as step_lib
 from xor_tf import training
 
 
+@pytest.mark.parametrize("kind,name", [("sgd", "sgd"), ("momentum", "sgd"), ("adam", "adam")])
+def test_keras_optimizers_keep_their_name_however_many_came_before(kind, name):
+  # A fit run's graph shows train_step/<name>/...; Keras would number a process's later
+  # optimizers (sgd_1, sgd_2, ...), as in a notebook's second run.
+  hyper = config_lib.Config(optimizer=kind).hyperparameters
+  assert [optim.keras_optimizer(kind, hyper).name for _ in range(3)] == [name] * 3
+
+
 @pytest.mark.parametrize("kind", optim.NAMES)
 def test_every_optimizer_matches_its_keras_counterpart_step_by_step(kind):
   config = config_lib.Config(arch="nn", optimizer=kind, learning_rate=0.3, seed=3)
@@ -207,11 +215,11 @@ def test_a_summary_added_to_observe_reaches_step_and_fit_runs(tmp_path, monkeypa
 def test_heatmaps_span_their_activations_range(activation, values, colours):
   from xor_tf import pictures  # pylint: disable=g-import-not-at-top
   value_range = activations.ACTIVATIONS[activation].picture_range
-  columns = tf.constant([[v] * 4 for v in values], tf.float32)  # 3 neurons, 2 x 2 tiles
-  image = pictures.rgb(pictures.neuron_tiles_packed(columns, 2, gap=1,
-                                                    value_range=value_range)).numpy()[0]
+  columns = tf.constant([[v] * 4 for v in values], tf.float32)  # 3 neurons on a 2 x 2 grid
+  image = pictures.rgb(pictures.neuron_heatmaps_packed(columns, 2,
+                                                       value_range=value_range)).numpy()[0]
   expected = {"blue": pictures.CLASS_COLORS[0], "red": pictures.CLASS_COLORS[1],
               "white": np.array([0xf7, 0xf7, 0xf7])}
-  for i, colour in enumerate(colours):
-    if colour:
-      np.testing.assert_array_equal(image[0, 3 * i], expected[colour], err_msg=f"{i} {colour}")
+  for i, ((top, left, _), colour) in enumerate(zip(pictures.heatmap_boxes(3), colours)):
+    if colour:  # the heatmap's corner, away from the XOR points' marks
+      np.testing.assert_array_equal(image[top, left], expected[colour], err_msg=f"{i} {colour}")

@@ -8,6 +8,7 @@ from xor_tf import config as config_lib
 from xor_tf import data
 from xor_tf import models
 from xor_tf import pictures
+from xor_tf import summaries
 
 BLUE, RED = (tuple(c) for c in pictures.CLASS_COLORS)
 WHITE = (247, 247, 247)  # the colour map's middle
@@ -95,26 +96,32 @@ def test_xor_points_are_discs_in_their_class_colours_with_an_outline(p):
     assert walk.index(OUTLINE) < len(walk) - 1 - walk[::-1].index(background), (x1, x2)
 
 
-def test_neuron_tiles_one_heatmap_per_neuron():
-  width, tile = 10, pictures.TILE
-  x = pictures.grid_points(tile).numpy()
-  constant = np.tile(np.linspace(0, 1, width, dtype=np.float32), (tile * tile, 1))
-  tiles = pictures.neuron_tiles(tf.constant(constant), tile)
-  gap = pictures.TILE_GAP
-  assert tiles.dtype == tf.uint8
-  assert tiles.shape == (1, tile, width * tile + (width - 1) * gap, 3)
+def test_neuron_heatmaps_one_per_neuron_x1_right_x2_up():
+  width = 10
+  constant = np.tile(np.linspace(0, 1, width, dtype=np.float32), (pictures.GRID ** 2, 1))
+  image = pictures.neuron_heatmaps(tf.constant(constant))
+  assert image.dtype == tf.uint8 and image.shape[0] == 1 and image.shape[-1] == 3
+  boxes = pictures.heatmap_boxes(width)
+  assert len(boxes) == width
   expected = pictures.colormap(tf.linspace(0.0, 1.0, width)).numpy()
-  for i in range(width):
-    left = i * (tile + gap)
-    assert np.all(tiles.numpy()[0, :, left:left + tile] == expected[i]), i
-    if i < width - 1:
-      assert np.all(tiles.numpy()[0, :, left + tile:left + tile + gap] == pictures.SEPARATOR)
+  for i, (top, left, side) in enumerate(boxes):
+    # Neuron i's heatmap is its own colour: its corners and its middle row (x2 = 0.5, between
+    # the XOR points' marks).
+    for row, col in ((top, left), (top, left + side - 1), (top + side - 1, left),
+                     (top + side - 1, left + side - 1)):
+      assert pixel(image, row, col) == tuple(expected[i]), (i, row, col)
+    middle = np.asarray(image)[0, top + side // 2, left:left + side]
+    assert np.all(middle == expected[i]), i
   # Inside each heatmap x1 grows to the right and x2 upwards, as in the decision boundary.
-  oriented = np.clip(np.stack([x[:, 0], x[:, 1]], axis=1), 0, 1)
-  two = pictures.neuron_tiles(tf.constant(oriented), tile)
-  assert pixel(two, 0, 0) == BLUE and pixel(two, 0, tile - 1) == RED
-  assert pixel(two, 0, tile + gap) == RED and pixel(two, tile - 1, tile + gap) == BLUE
-  assert pictures.neuron_tiles(tf.zeros([tile * tile, 1]), tile).shape == (1, tile, tile, 3)
+  x = pictures.grid_points().numpy()
+  oriented = pictures.neuron_heatmaps(tf.constant(np.clip(x, 0, 1)))
+  (top, left, side), (top2, left2, side2) = pictures.heatmap_boxes(2)
+  assert pixel(oriented, top + side // 2, left) == BLUE
+  assert pixel(oriented, top + side // 2, left + side - 1) == RED
+  assert pixel(oriented, top2, left2 + side2 // 2) == RED
+  assert pixel(oriented, top2 + side2 - 1, left2 + side2 // 2) == BLUE
+  one = pictures.neuron_heatmaps(tf.zeros([pictures.GRID ** 2, 1]))
+  assert one.shape[0] == 1 and len(pictures.heatmap_boxes(1)) == 1
 
 
 def test_packed_pixels_are_the_rgb_colours():
@@ -173,25 +180,27 @@ def test_png():
 
 
 @pytest.mark.parametrize("width", [1, 5, 64])
-def test_bmp_is_the_image_compiled_or_not(width):
-  import io
-  from PIL import Image  # what TensorBoard's image plugin ships with (Pillow)
+def test_pictures_are_written_as_the_image_compiled_or_not(width):
+  """What the training loop writes: int32 pixels turned into RGB inside its XLA function
+  (`pictures.rgb`), then stored as PNG (`summaries.image_value`), which the image dashboard
+  decodes back to exactly the image."""
+  import io  # pylint: disable=g-import-not-at-top
+  from PIL import Image  # pylint: disable=g-import-not-at-top (TensorBoard's image plugin's)
   image = tf.random.stateless_uniform([1, 3, width, 3], seed=[width, 0], maxval=256,
                                       dtype=tf.int32)
   image = tf.cast(image, tf.uint8)
   packed = pictures.OPAQUE + tf.reduce_sum(tf.cast(image, tf.int32) * [65536, 256, 1], axis=-1)
-  eager = pictures.bmp(image)
-  np.testing.assert_array_equal(pictures.bmp(packed).numpy(), eager.numpy())
-  compiled = tf.function(pictures.bmp, jit_compile=True)(packed)
-  np.testing.assert_array_equal(eager.numpy(), compiled.numpy())
-  assert len(eager.numpy()) == pictures.bmp_length(3, width)
-  data_ = eager.numpy().tobytes()
-  np.testing.assert_array_equal(tf.io.decode_bmp(data_, channels=3).numpy(), image[0].numpy())
-  # The 4th byte, which some readers take as alpha, is opaque.
-  assert np.all(tf.io.decode_bmp(data_, channels=4).numpy()[..., 3] == 255)
-  with Image.open(io.BytesIO(data_)) as opened:
-    assert opened.format == "BMP"
-    np.testing.assert_array_equal(np.asarray(opened.convert("RGB")), image[0].numpy())
+  eager = pictures.rgb(packed)
+  compiled = tf.function(pictures.rgb, jit_compile=True)(packed)
+  np.testing.assert_array_equal(eager.numpy(), image.numpy())
+  np.testing.assert_array_equal(compiled.numpy(), image.numpy())
+  stored = summaries.image_value(compiled).numpy()
+  assert list(stored[:2]) == [str(width).encode(), b"3"]  # width, height
+  assert stored[2].startswith(PNG_SIGNATURE)
+  np.testing.assert_array_equal(tf.io.decode_png(stored[2]).numpy(), image[0].numpy())
+  with Image.open(io.BytesIO(stored[2])) as opened:
+    assert opened.format == "PNG" and opened.mode == "RGB"  # opaque: no alpha channel
+    np.testing.assert_array_equal(np.asarray(opened), image[0].numpy())
 
 
 @pytest.mark.parametrize("arch", ["logistic", "concat", "nn", "deep"])

@@ -117,7 +117,7 @@ def test_pictures_are_images_of_what_the_network_computes(tmp_path):
            "layer1": pictures.neuron_heatmaps(activations["layer1"])}
   for tag, name in (("pictures/decision_boundary", "output"), ("pictures/layer1", "layer1")):
     width, height, image = written[tag][-1][1]
-    decoded = tf.io.decode_image(image, channels=3).numpy()  # a BMP
+    decoded = tf.io.decode_png(image, channels=3).numpy()  # the PNG the loop wrote
     assert decoded.shape == (int(height), int(width), 3) and int(width) >= 16, tag
     expected = drawn[name][0].numpy()
     # XLA may fuse the float arithmetic differently: a colour may round one step apart.

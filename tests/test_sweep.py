@@ -192,6 +192,9 @@ def test_sweep_writes_through_tf_io_gfile_with_one_trial_per_configuration():
   assert hparams_metadata.parse_session_start_info_plugin_data(content).group_name == "lr5"
   assert tf.io.gfile.exists(os.path.join(sweep_dir, "flags.txt"))
   assert "[2/2] logistic-2-1 sigmoid sgd lr5 mse normal: solved 0/3" in out.getvalue()
+  # The command that shows it, as a single run's report prints it.
+  assert (f"\nsweep directory: {sweep_dir}\nopen it: python -m xor_tf.board --logdir {sweep_dir}\n"
+          in out.getvalue())
 
 
 DISTRIBUTED = """

@@ -519,7 +519,8 @@ def run(configs, seeds, *, logdir, name=None, controls=10, escape_steps=None, nu
       json.dump({"grad_tol": grad_tol, "curvature_tol": curvature_tol, "nets": records}, f)
     os.replace(temporary, json_path)  # never a half-written file under the name asked for
     out.write(f"per-net records: {json_path}\n")
-  out.write(f"see it: tensorboard --logdir {directory} (Text, HParams and Images dashboards)\n")
+  out.write(f"{rundir.open_command(directory)}\n"
+            "  (the analysis is in the Text, HParams and Images dashboards)\n")
   out.flush()
   return analyses, directory
 

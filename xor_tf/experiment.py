@@ -2,7 +2,6 @@
 
 import contextlib
 import os
-import shlex
 import shutil
 import signal
 import sys
@@ -162,7 +161,10 @@ def _train_with_fit(config, run_dir, *, out, export, flag_lines, landscape=False
     result, net = fit.train_with_fit(config, writer=writer, on_log=_progress_printer(config, out),
                                      return_net=True)
     with writer.as_default():
-      _write_text(flag_lines, result)
+      # fit wrote the truth table of a picture step it logged; any other last step gets it here.
+      drew = (training.is_picture_step(result.step, config)
+              and result.history["step"][-1:] == [result.step])
+      _write_text(flag_lines, None if drew else result)
   finally:
     writer.close()
   _finish(result, net, run_dir, out, export, config if landscape else None)
@@ -186,8 +188,7 @@ def _write_text(flag_lines, result=None):
   if flag_lines:
     tf.summary.text(tags.FLAGS, "\n".join(f"    {line}" for line in flag_lines), step=0)
   if result is not None:
-    tf.summary.write(tags.TRUTH_TABLE, summaries.truth_table(result.probabilities),
-                     step=result.step, metadata=summaries.TRUTH_TABLE_METADATA)
+    summaries.write_truth_table(result.probabilities, result.step)
 
 
 def _finish(result, net, run_dir, out, export, landscape_of=None):
@@ -306,12 +307,4 @@ def print_report(result, run_dir, out=sys.stdout):
     print(f"training: {result.trained_steps} steps in {result.train_seconds:.3f} s, "
           f"{result.us_per_step:.1f} µs/step", file=out)
   print(f"run directory: {run_dir}", file=out)
-  print(open_command(os.path.dirname(run_dir) or "."), file=out, flush=True)
-
-
-def open_command(logdir):
-  """What to type to see a log directory in TensorBoard, every picture step included."""
-  return (f"open it: python -m xor_tf.board --logdir {shlex.quote(logdir)}\n"
-          f"  (it shows every picture step, and prints the address that opens on loss, accuracy "
-          f"and the pictures; plain `tensorboard --logdir {shlex.quote(logdir)}` keeps 10 "
-          "random pictures per tag)")
+  print(rundir.open_command(os.path.dirname(run_dir) or "."), file=out, flush=True)

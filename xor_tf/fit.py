@@ -31,19 +31,6 @@ def compile_model(model, config):
                 steps_per_execution=config.log_every)
 
 
-def is_picture_step(step, config):
-  """Whether a logging step of `config` draws its pictures: the step trainer's schedule.
-
-  A fit run logs at its logging steps only (one Keras epoch is --log_every steps), so it draws
-  at those of them that are picture steps.
-  """
-  # training.is_picture_step (the log-spaced schedule) is the one schedule once it exists;
-  # until then, the multiples of --image_every and the last step (0: none).
-  if hasattr(training, "is_picture_step"):
-    return training.is_picture_step(step, config)
-  return config.image_every > 0 and (step % config.image_every == 0 or step == config.steps)
-
-
 def train_step_graph(model, x, y):
   """The graph of one Keras `train_step` of `model` on a batch like (x, y): what fit runs.
 
@@ -95,8 +82,9 @@ def train_with_fit(config, *, writer=None, on_log=None, return_net=False):
   log_every-th step and the last; for xor_tf's own model its record is the step trainer's
   (`step.observe`, loss and accuracy at the step's weights included), so a summary added there
   reaches fit runs too. With a writer, the logging steps that are picture steps
-  (`is_picture_step`) also get the step trainer's pictures (`summaries.draw`), and after
-  training the graph of Keras' `train_step` is written for the Graphs dashboard.
+  (`training.is_picture_step`) also get the step trainer's pictures (`summaries.draw`) and its
+  truth table (`summaries.write_truth_table`), and after training the graph of Keras'
+  `train_step` is written for the Graphs dashboard.
 
   Args:
     config: a checked `xor_tf.config.Config` with arch 'keras'.
@@ -122,15 +110,17 @@ def train_with_fit(config, *, writer=None, on_log=None, return_net=False):
   net = models.build(config)
   compile_model(net.model, config)
   history = {"step": [], tags.LOSS: [], tags.ACCURACY: []}
+  x, y = tf.constant(data.INPUTS), tf.constant(data.LABELS)
 
   def record(step, scalars):
     loss, accuracy = scalars.get(tags.LOSS, math.nan), scalars.get(tags.ACCURACY, math.nan)
     for key, value in (("step", step), (tags.LOSS, loss), (tags.ACCURACY, accuracy)):
       history[key].append(value)
-    if writer is not None and is_picture_step(step, config):
+    if writer is not None and training.is_picture_step(step, config):
       with writer.as_default():
         callbacks.write_pictures(summaries.draw(net.apply_columns, net.params,
                                                 net.activation.picture_range), step)
+        summaries.write_truth_table(net(x)[1][tags.OUTPUT], step)
     if on_log:
       on_log(step, loss, accuracy)
 
@@ -140,7 +130,6 @@ def train_with_fit(config, *, writer=None, on_log=None, return_net=False):
   net.model.fit(dataset(config.steps), epochs=math.ceil(config.steps / config.log_every),
                 steps_per_epoch=config.log_every, shuffle=False, verbose=0,
                 callbacks=[summary, timer])
-  x, y = tf.constant(data.INPUTS), tf.constant(data.LABELS)
   if writer is not None:
     with writer.as_default():
       tf.summary.graph(train_step_graph(net.model, x, y))

@@ -93,14 +93,15 @@ def _keras():
 
 
 OPTIMIZERS = {r.name: r for r in (
-    Rule("sgd", _sgd, (), (), lambda h: _keras().optimizers.SGD(h["learning_rate"]),
+    Rule("sgd", _sgd, (), (), lambda h: _keras().optimizers.SGD(h["learning_rate"], name="sgd"),
          "plain gradient descent, as in the notebooks"),
     Rule("momentum", _momentum, ("m",), ("momentum",),
-         lambda h: _keras().optimizers.SGD(h["learning_rate"], momentum=h["momentum"]),
+         lambda h: _keras().optimizers.SGD(h["learning_rate"], momentum=h["momentum"],
+                                           name="sgd"),
          "gradient descent with momentum (--momentum, Keras' SGD(momentum=...))"),
     Rule("adam", _adam, ("m", "v"), (),
          lambda h: _keras().optimizers.Adam(h["learning_rate"], beta_1=ADAM_BETA_1,
-                                            beta_2=ADAM_BETA_2, epsilon=ADAM_EPSILON),
+                                            beta_2=ADAM_BETA_2, epsilon=ADAM_EPSILON, name="adam"),
          "Keras' Adam update"),
 )}
 
@@ -113,7 +114,12 @@ def slot_names(kind, param_names):
 
 
 def keras_optimizer(kind, hyper):
-  """The Keras optimizer that makes `kind`'s update with these hyperparameters."""
+  """The Keras optimizer that makes `kind`'s update with these hyperparameters.
+
+  Named as Keras names the first of its class (`sgd`, `adam`), not `sgd_1`, `sgd_2`, ... as
+  Keras numbers later ones in a process: a fit run's graph (`train_step/sgd/...`) reads the
+  same however many runs came before it, in a notebook or a test session.
+  """
   return OPTIMIZERS[kind].keras(hyper)
 
 

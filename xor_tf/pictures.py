@@ -25,7 +25,6 @@ outside XLA.
 
 import functools
 import math
-import struct
 import sys
 
 import numpy as np
@@ -68,7 +67,6 @@ TEXT = np.array([51, 51, 51], np.uint8)  # labels, digits and ticks
 FRAME = np.array([150, 150, 150], np.uint8)  # the frame around a plot or a heatmap
 GRID_EDGE = np.array([60, 60, 60], np.uint8)  # hidden_space: the square's edges x = 0, x = 1
 WHITE = np.array([255, 255, 255], np.uint8)
-SEPARATOR = 64  # grey level between `neuron_tiles`' heatmaps
 
 # These functions have no tensor-dependent control flow, so AutoGraph, which the training
 # loop's tf.function applies to everything it calls, has nothing to convert; skipping the
@@ -556,7 +554,6 @@ def to_unit_range(values, value_range=(0.0, 1.0)):
   return (values - lo) / (hi - lo)
 
 
-TILE_GAP = 1  # `neuron_tiles`: pixels between two heatmaps
 HEATMAP_GAP = 8  # `neuron_heatmaps`: pixels between two heatmaps, across and down
 LABEL_HEIGHT = FONT_HEIGHT + 2  # a heatmap's number above it
 WIDE_LAYER_PIXELS = 120_000  # a layer too wide for the card keeps its heatmaps under this
@@ -690,37 +687,6 @@ def heatmap_boxes(count):
   """[(top, left, side)] of each neuron's heatmap inside `neuron_heatmaps`' picture."""
   tile, _ = heatmap_layout(count)
   return [(top, left, tile) for top, left in _heatmaps_canvas(count)[1]]
-
-
-@_plain_tensor_ops
-def neuron_tiles_packed(columns, tile=TILE, *, gap=TILE_GAP, value_range=(0.0, 1.0)):
-  """`neuron_tiles` of activations laid out [width, tile * tile], as int32 pixels [1, H, W]."""
-  width = columns.shape[0]
-  tiles = colormap_packed(tf.reshape(to_unit_range(columns, value_range), [width, tile, tile]))
-  tiles = tf.pad(tiles, [[0, 0], [0, 0], [0, gap]],
-                 constant_values=int(_packed([SEPARATOR] * 3)))
-  row = tf.reshape(tf.transpose(tiles, [1, 0, 2]), [tile, width * (tile + gap)])
-  return row[None, :, :width * (tile + gap) - gap]
-
-
-def neuron_tiles(activations, tile=TILE, *, gap=TILE_GAP, value_range=(0.0, 1.0)):
-  """A layer's heatmaps as a bare row of thumbnails, one per neuron, no labels.
-
-  The compact form (the training loop draws `neuron_heatmaps`): each heatmap is the neuron's
-  activation on a tile x tile grid, grey `gap` columns between them.
-
-  Args:
-    activations: float [tile * tile, width], one layer's activations at `grid_points(tile)`,
-      values in `value_range` (`to_unit_range`); the width must be known when tracing.
-    tile: the heatmaps' pixels per side.
-    gap: grey pixels between two heatmaps.
-
-  Returns:
-    uint8 image [1, tile, width * tile + (width - 1) * gap, 3]; neuron i is the i-th heatmap
-    from the left.
-  """
-  return rgb(neuron_tiles_packed(tf.transpose(activations), tile, gap=gap,
-                                 value_range=value_range))
 
 
 FRAME_MARGIN = 0.08  # hidden_space: room around the activation's range, as a fraction of it
@@ -992,48 +958,6 @@ def describe(tag):
           "white to red, its highest (1; for relu and linear, the layer's largest value), as "
           "the key under the heatmaps shows. The small discs are the four XOR inputs in their "
           "target's colour.")
-
-
-def bmp_header(height, width):
-  """The 54 header bytes of a 32-bit top-down BMP (BITMAPFILEHEADER + BITMAPINFOHEADER).
-
-  A negative height means the rows are stored top row first; at 32 bits per pixel no row is
-  padded. Both keep the file's pixels the image's int32 pixels as they lie in memory.
-  """
-  pixels = 4 * width * height
-  return struct.pack("<2sIHHI", b"BM", 54 + pixels, 0, 0, 54) + struct.pack(
-      "<IiiHHIIiiII", 40, width, -height, 1, 32, 0, pixels, 2835, 2835, 0, 0)
-
-
-def bmp_length(height, width):
-  """Bytes of the BMP `bmp` makes of an image [1, height, width(, 3)]."""
-  return 54 + 4 * width * height
-
-
-@_plain_tensor_ops
-def bmp(image):
-  """The bytes of a 32-bit BMP file of one image, with XLA-compilable ops.
-
-  TensorBoard's image dashboard serves it as image/bmp and browsers draw it, so a picture
-  costs no encoding: PNG's zlib, outside XLA, took ~1 ms per logging step. The file is a
-  54-byte header and then the pixels: blue, green, red and 255 (opaque, for readers that take
-  the 4th byte as alpha), which is exactly an int32 0xFFRRGGBB pixel's bytes on a
-  little-endian machine.
-
-  Args:
-    image: int32 pixels [1, H, W] (the `*_packed` pictures), or uint8 RGB [1, H, W, 3]; H and
-      W known when tracing.
-
-  Returns:
-    uint8 [bmp_length(H, W)].
-  """
-  if image.dtype == tf.uint8:
-    channels = tf.cast(image, tf.int32)
-    image = (OPAQUE + channels[..., 0] * (1 << 16) + channels[..., 1] * (1 << 8)
-             + channels[..., 2])
-  _, height, width = image.shape
-  header = tf.constant(np.frombuffer(bmp_header(height, width), np.uint8))
-  return tf.concat([header, tf.reshape(tf.bitcast(image, tf.uint8), [-1])], axis=0)
 
 
 def png(image, *, scale=1, compression=-1):

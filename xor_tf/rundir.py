@@ -159,3 +159,11 @@ def latest_checkpoint(run_dir):
 def resume_command(run_dir):
   """The command that continues the run in `run_dir`, quoted for a POSIX shell."""
   return f"python -m xor_tf.train --resume={shlex.quote(run_dir)}"
+
+
+def open_command(logdir):
+  """What to type to see a log directory in TensorBoard, every picture step included."""
+  return (f"open it: python -m xor_tf.board --logdir {shlex.quote(logdir)}\n"
+          f"  (it shows every picture step, and prints the address that opens on loss, accuracy "
+          f"and the pictures; plain `tensorboard --logdir {shlex.quote(logdir)}` keeps 10 "
+          "random pictures per tag)")

@@ -194,6 +194,16 @@ def truth_table(probabilities):
                  rows], axis=0), separator="\n")
 
 
+def write_truth_table(probabilities, step):
+  """Writes `truth_table(probabilities)` under tags.TRUTH_TABLE to the default writer.
+
+  What both trainers write at a picture step, and at a last step that is not one. Returns
+  whether it was written, as tf.summary.write does.
+  """
+  return tf.summary.write(tags.TRUTH_TABLE, truth_table(probabilities), step=step,
+                          metadata=TRUTH_TABLE_METADATA)
+
+
 def write(record, step, metadata):
   """Writes one record of scalars and histograms to the default writer, a tf.summary.write each.
 

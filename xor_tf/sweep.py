@@ -1068,8 +1068,8 @@ def run(configs, seeds, *, logdir=None, sweep_name=None, trials="seed", strategy
     with root.as_default():
       tf.summary.text("census", table, step=0)
     root.close()
-  out.write(f"\nsweep directory: {sweep.sweep_dir}\nsee it: tensorboard --logdir "
-            f"{sweep.sweep_dir} (HParams, Scalars and Text dashboards)\n")
+  out.write(f"\nsweep directory: {sweep.sweep_dir}\n{rundir.open_command(sweep.sweep_dir)}\n"
+            "  (the sweep is in the HParams, Scalars and Text dashboards)\n")
   out.flush()
   if sweep.multi:
     ensemble.agree(strategy, 0)

@@ -354,8 +354,7 @@ class TrainLoop(tf.Module):
         written.append(tf.summary.write(tag, summaries.image_value(images[tag]), step=step,
                                         metadata=self.metadata[tag]))
     with tf.summary.record_if(wanted[-1]):
-      written.append(tf.summary.write(tags.TRUTH_TABLE, summaries.truth_table(probabilities),
-                                      step=step, metadata=summaries.TRUTH_TABLE_METADATA))
+      written.append(summaries.write_truth_table(probabilities, step))
     return tf.reduce_all(tf.stack(written))
 
 
