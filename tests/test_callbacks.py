@@ -162,15 +162,35 @@ def recurrent_layers():
 def test_recurrent_layers_stepped_by_their_cells_give_their_outputs_bit_for_bit(index):
   keras.utils.set_random_seed(index)
   layer = recurrent_layers()[index]
-  x = tf.constant(np.random.default_rng(index).normal(size=(3, 7, 4)).astype(np.float32))
-  expected = layer(x, training=False)  # builds it; Keras' own loop
-  stepped = callbacks._Stepped.of(layer)  # pylint: disable=protected-access
+  rng = np.random.default_rng(index)
+  x = tf.constant(rng.normal(size=(3, 7, 4)).astype(np.float32))
+  layer.build(x.shape)
+  # Random biases too (Keras starts them at 0 and 1, which hide a change of order).
+  layer.set_weights([rng.normal(size=w.shape).astype(np.float32) for w in layer.get_weights()])
+  expected = layer(x, training=False)  # Keras' own loop
+  stepped = callbacks._Stepped.of(layer, {})  # pylint: disable=protected-access
   assert stepped is not None and stepped.takes(x)
-  for ours in (stepped(x), callbacks._layer_call(layer)(x, training=False)):  # pylint: disable=protected-access
+  # As the callback runs them: without Grappler's rewrites, which would reorder the sums.
+  with callbacks.without_graph_rewrites():
+    results = (stepped(x), callbacks._layer_call(layer)(x, training=False))  # pylint: disable=protected-access
+  for ours in results:
     assert tf.nest.map_structure(lambda t: t.shape, ours) == tf.nest.map_structure(
         lambda t: t.shape, expected)
     for a, b in zip(tf.nest.flatten(ours), tf.nest.flatten(expected)):
       np.testing.assert_array_equal(a.numpy(), b.numpy())
+
+
+def test_lstms_of_one_shape_share_one_traced_step():
+  x = tf.zeros((2, 3, 4))
+  stack = [keras.layers.Bidirectional(keras.layers.LSTM(2, return_sequences=True, name=f"in{i}"),
+                                      name=f"shared{i}") for i in range(3)]
+  for layer in stack:
+    x = layer(x)  # 4 features in, 2 + 2 out: one shape for all three
+  shared = {}
+  x = tf.zeros((2, 3, 4))
+  for layer in stack:
+    x = callbacks._Stepped.of(layer, shared)(x)  # pylint: disable=protected-access
+  assert len(shared) == 1
 
 
 def test_other_recurrent_layers_are_not_stepped():
@@ -179,10 +199,10 @@ def test_other_recurrent_layers_are_not_stepped():
   custom = keras.layers.RNN(keras.layers.LSTMCell(2, name="cell"), name="custom")  # Keras' loop
   for layer in (stateful, custom):
     layer(x)
-    assert callbacks._Stepped.of(layer) is None  # pylint: disable=protected-access
+    assert callbacks._Stepped.of(layer, {}) is None  # pylint: disable=protected-access
   layer = keras.layers.LSTM(2, name="plain")
   layer(x)
-  stepped = callbacks._Stepped.of(layer)  # pylint: disable=protected-access
+  stepped = callbacks._Stepped.of(layer, {})  # pylint: disable=protected-access
   assert not stepped.takes(tf.zeros((2, 3, 4), tf.float16)) and not stepped.takes(tf.zeros((2, 0, 4)))
 
 

@@ -803,7 +803,7 @@ def _walk_graph(model, flat_inputs, prefix):
         return nested[-1][1]
       if getattr(operation, "_call_has_training_arg", False):
         kwargs["training"] = False
-      outputs = _layer_call(operation)(*args, **kwargs)
+      outputs = _layer_call(operation, model)(*args, **kwargs)
       if isinstance(operation, keras.layers.Layer):
         calls.append((prefix + operation.name, outputs))
       return outputs
@@ -814,7 +814,7 @@ def _walk_graph(model, flat_inputs, prefix):
   return calls
 
 
-def _layer_call(layer):
+def _layer_call(layer, model=None):
   """How the probe pass calls `layer`: a recurrent layer step by step, or traced whole.
 
   Run eagerly, an RNN steps through time in Python, a dozen Keras ops a step (0.3 s for a
@@ -829,7 +829,7 @@ def _layer_call(layer):
     return layer
   if layer not in _RNN_CALLS:
     compiled = _traced_once(lambda *args, **kwargs: layer(*args, **kwargs))
-    stepped = _Stepped.of(layer)
+    stepped = _Stepped.of(layer, {} if model is None else _STEPS_OF.setdefault(model, {}))
 
     def call(*args, **kwargs):
       masked = any(getattr(a, "_keras_mask", None) is not None for a in tf.nest.flatten(args))
@@ -857,20 +857,29 @@ class _Stepped:
   It does what `RNN.call` and `Bidirectional.call` do without a mask, an initial state or
   a stored state: zero states, the cell called on each time step (last to first when
   `go_backwards`; outputs in that order), outputs stacked along time, the backward half's
-  flipped back and merged. The cells are Keras' own, called as the layer calls them, so
-  the values are the layer's, bit for bit (a test checks). Only layers whose call is
-  Keras' own and whose cell is the stock one qualify, in one float dtype, on CPU (on a GPU
-  Keras' LSTM and GRU run cuDNN's kernel instead).
+  flipped back and merged. A GRU's or SimpleRNN's cell is Keras' own, called as the layer
+  calls it; an LSTM's is `_lstm_step`, LSTMCell's own ops in its order on the weights as
+  arguments, so that LSTMs of one shape share one trace. Either way the values are the
+  layer's, bit for bit (a test checks). Only layers whose call is Keras' own and whose cell
+  is the stock one qualify, in one float dtype, on CPU (on a GPU Keras' LSTM and GRU run
+  cuDNN's kernel instead).
   """
 
-  def __init__(self, layer, halves):
+  def __init__(self, layer, halves, shared):
     self.layer = layer
     self.halves = halves  # the RNN layers stepped: [layer], or [forward, backward]
     self.steps = {}  # the traced step, by the sequences' shape
+    self.shared = shared  # LSTMs' traced steps, by activations and shapes
 
   @classmethod
-  def of(cls, layer):
-    """A _Stepped for `layer`, or None when it does not qualify."""
+  def of(cls, layer, shared):
+    """A _Stepped for `layer`, or None when it does not qualify.
+
+    Args:
+      layer: a Keras layer.
+      shared: a dict where the LSTMs' traced steps are kept, shared with other _Stepped
+        given the same dict: the model's.
+    """
     halves = ([layer.forward_layer, layer.backward_layer]
               if type(layer) is keras.layers.Bidirectional else [layer])
     qualifies = all(
@@ -878,7 +887,7 @@ class _Stepped:
         and h.compute_dtype == h.variable_dtype == layer.compute_dtype for h in halves)
     if not qualifies or getattr(layer, "stateful", False) or _has_gpu():
       return None
-    return cls(layer, halves)
+    return cls(layer, halves, shared)
 
   def takes(self, sequences):
     """Whether `sequences` is an eager tensor of [batch, time, features] in the layer's dtype
@@ -892,14 +901,11 @@ class _Stepped:
     states = [[tf.convert_to_tensor(s, h.cell.compute_dtype)
                for s in tf.nest.flatten(h.get_initial_state(batch_size=sequences.shape[0]))]
               for h in self.halves]
-    key = tuple(sequences.shape)
-    if key not in self.steps:
-      self.steps[key] = _traced_once(self._step).get_concrete_function(
-          [x[0] for x in inputs], states)
-    step = self.steps[key]
+    weights = [_lstm_weights(h.cell) for h in self.halves]
+    step = self._traced_step(sequences, [x[0] for x in inputs], states, weights)
     outputs = [[] for _ in self.halves]
     for t in range(len(times)):
-      step_outputs, states = step([x[t] for x in inputs], states)
+      step_outputs, states = step([x[t] for x in inputs], states, weights)
       for kept, output in zip(outputs, step_outputs):
         kept.append(output)
     results = []
@@ -910,15 +916,23 @@ class _Stepped:
       return results[0]
     return self._merge(*results)
 
-  def _step(self, inputs, states):
-    """One time step of each half: ([output], [states])."""
-    outputs, new_states = [], []
-    for h, x, state in zip(self.halves, inputs, states):
-      kwargs = {"training": False} if h.cell._call_has_training_arg else {}  # pylint: disable=protected-access
-      output, state = h.cell(x, state, **kwargs)
-      outputs.append(output)
-      new_states.append(list(tf.nest.flatten(state)))
-    return outputs, new_states
+  def _traced_step(self, sequences, inputs, states, weights):
+    """The step function for these shapes: traced at the first call, then kept.
+
+    LSTMs take their weights as arguments (`_lstm_step`), so every LSTM of the model with
+    the same shapes and activations shares one trace: a BiLSTM stack's four share one. Other cells read
+    their own variables, and their step is this layer's own.
+    """
+    cells = tuple((h.cell.activation, h.cell.recurrent_activation) if w else h.cell
+                  for h, w in zip(self.halves, weights))
+    shapes = (sequences.dtype, tuple(sequences.shape),
+              tuple(tuple(w.shape) for ws in weights for w in ws))
+    shared = all(weights)
+    cache, key = (self.shared, (cells, shapes)) if shared else (self.steps, shapes)
+    if key not in cache:
+      cache[key] = _traced_once(functools.partial(_cells_step, cells)).get_concrete_function(
+          inputs, states, weights)
+    return cache[key]
 
   def _merge(self, y, y_rev):
     """`Bidirectional.call`'s merge of its halves' outputs."""
@@ -941,6 +955,52 @@ class _Stepped:
     if layer.return_state:
       return (output if layer.merge_mode is None else (output,)) + states
     return output
+
+
+# A model -> {(LSTM activations, shapes): a traced step of its LSTMs of that kind}. Kept by
+# model, not for the process: each model's first log pays its own tracing.
+_STEPS_OF = weakref.WeakKeyDictionary()
+
+
+def _cells_step(cells, inputs, states, weights):
+  """One time step of each cell: ([output], [states]).
+
+  A cell is a Keras cell, called as RNN's loop calls it, or an LSTMCell's (activation,
+  recurrent_activation), stepped by `_lstm_step` on its weights.
+  """
+  outputs, new_states = [], []
+  for cell, x, state, w in zip(cells, inputs, states, weights):
+    if w:
+      output, state = _lstm_step(*cell, x, *state, *w)
+    else:
+      kwargs = {"training": False} if cell._call_has_training_arg else {}  # pylint: disable=protected-access
+      output, state = cell(x, state, **kwargs)
+    outputs.append(output)
+    new_states.append(list(tf.nest.flatten(state)))
+  return outputs, new_states
+
+
+def _lstm_weights(cell):
+  """[kernel, recurrent_kernel(, bias)] of an LSTMCell stepped by `_lstm_step`, else []."""
+  if type(cell) is not keras.layers.LSTMCell or cell.implementation != 2:
+    return []
+  return [v.value for v in (cell.kernel, cell.recurrent_kernel, cell.bias) if v is not None]
+
+
+def _lstm_step(activation, recurrent_activation, x, h, c, kernel, recurrent_kernel, bias=None):
+  """`LSTMCell.call` (implementation 2) at inference on its weights: the same ops in the
+  same order, so the same values."""
+  z = tf.matmul(x, kernel)
+  z = tf.add(z, tf.matmul(h, recurrent_kernel))
+  if bias is not None:
+    z = tf.add(z, bias)
+  z0, z1, z2, z3 = tf.split(z, 4, axis=1)
+  i = recurrent_activation(z0)
+  f = recurrent_activation(z1)
+  c = f * c + i * activation(z2)
+  o = recurrent_activation(z3)
+  h = o * activation(c)
+  return h, [h, c]
 
 
 @functools.lru_cache(maxsize=None)
