@@ -185,12 +185,13 @@ def test_lstms_of_one_shape_share_one_traced_step():
   stack = [keras.layers.Bidirectional(keras.layers.LSTM(2, return_sequences=True, name=f"in{i}"),
                                       name=f"shared{i}") for i in range(3)]
   for layer in stack:
-    x = layer(x)  # 4 features in, 2 + 2 out: one shape for all three
+    x = layer(x)  # 4 features in, 2 + 2 out: one step's shapes for all three
   shared = {}
   x = tf.zeros((2, 3, 4))
   for layer in stack:
     x = callbacks._Stepped.of(layer, shared)(x)  # pylint: disable=protected-access
-  assert len(shared) == 1
+  callbacks._Stepped.of(stack[0], shared)(tf.zeros((2, 9, 4)))  # pylint: disable=protected-access
+  assert len(shared) == 1  # nine steps or three: one step's shapes
 
 
 def test_other_recurrent_layers_are_not_stepped():

@@ -364,9 +364,10 @@ class _XorObserver:
 class _Observer:
   """Any other model: Keras' metrics, and histograms of its weights and of its activations.
 
-  The first log runs eagerly, which costs no tracing. If the logs left in the fit would cost
-  more eagerly than tracing them (an RNN's steps run one by one in Python when eager), later
-  logs run as one traced tf.function, which then costs a few milliseconds.
+  The first log runs eagerly, which costs no tracing but a recurrent layer's one step
+  (`_layer_call`). If the logs left in the fit would cost more eagerly than tracing them (an
+  RNN's steps run one by one from Python when eager), later logs run as one traced
+  tf.function, which then costs a few milliseconds.
   """
 
   def __init__(self, callback, model, probe):
@@ -817,13 +818,14 @@ def _walk_graph(model, flat_inputs, prefix):
 def _layer_call(layer, model=None):
   """How the probe pass calls `layer`: a recurrent layer step by step, or traced whole.
 
-  Run eagerly, an RNN steps through time in Python, a dozen Keras ops a step (0.3 s for a
-  BiLSTM layer on 50 steps); traced whole, its while loop costs 0.2 s to trace and run once.
-  A plain LSTM, GRU or SimpleRNN (or a Bidirectional of them) is instead stepped by its own
-  cell traced as one step: 15 ms to trace, then a fraction of a millisecond a step, the
-  same ops on the same values as Keras' loop (`_Stepped`). Any other recurrent layer, and
-  one called in a traced function, runs through a tf.function of its own. Masks ride on the
-  eager tensors, which a tf.function's inputs would drop: a masked call stays eager.
+  Run eagerly, an RNN steps through time in Python, a dozen Keras ops a step (0.3 to 0.5 s
+  for a BiLSTM layer of 50 steps at load 2); traced whole, its while loop costs 0.2 to 0.25 s
+  to trace and run once. A plain LSTM, GRU or SimpleRNN (or a Bidirectional of them) is
+  instead stepped through time eagerly by one traced step of its cells, the same ops on the
+  same values as Keras' loop (`_Stepped`): the BiLSTM benchmark's two layers then take 0.1
+  to 0.2 s at load 3, their one trace included. Any other recurrent layer, and one called in
+  a traced function, runs through a tf.function of its own. Masks ride on the eager tensors,
+  which a tf.function's inputs would drop: a masked call stays eager.
   """
   if not isinstance(layer, (keras.layers.RNN, keras.layers.Bidirectional)):
     return layer
@@ -868,7 +870,7 @@ class _Stepped:
   def __init__(self, layer, halves, shared):
     self.layer = layer
     self.halves = halves  # the RNN layers stepped: [layer], or [forward, backward]
-    self.steps = {}  # the traced step, by the sequences' shape
+    self.steps = {}  # the traced step, by the shapes of a step
     self.shared = shared  # LSTMs' traced steps, by activations and shapes
 
   @classmethod
@@ -925,7 +927,8 @@ class _Stepped:
     """
     cells = tuple((h.cell.activation, h.cell.recurrent_activation) if w else h.cell
                   for h, w in zip(self.halves, weights))
-    shapes = (sequences.dtype, tuple(sequences.shape),
+    # A step's shapes: batch and features, not the number of steps.
+    shapes = (sequences.dtype, sequences.shape[0], sequences.shape[2],
               tuple(tuple(w.shape) for ws in weights for w in ws))
     shared = all(weights)
     cache, key = (self.shared, (cells, shapes)) if shared else (self.steps, shapes)
