@@ -407,8 +407,9 @@ class _Observer:
       start = time.perf_counter()
       record.update(self._histograms())
       self.seconds = min(self.seconds, time.perf_counter() - start)
-      # Tracing costs a few eager logs (measured: 1.5 for BiLSTMs, 4 for conv nets, 0.3 s
-      # and more); worth it when enough logs remain.
+      # Tracing costs a few eager logs (measured at load 1 to 2: 0.7 s, about 3 eager logs,
+      # for the benchmark's BiLSTM; 0.17 s, about 3, for its mnist_convnet); worth it when
+      # enough logs remain.
       if (self.compiled is None
           and self.seconds * self.callback._logs_left() > 3 * self.seconds + 0.5):  # pylint: disable=protected-access
         self.compiled = _traced_once(lambda: self._histograms())  # pylint: disable=unnecessary-lambda
