@@ -923,8 +923,8 @@ class _Stepped:
     """The step function for these shapes: traced at the first call, then kept.
 
     LSTMs take their weights as arguments (`_lstm_step`), so every LSTM of the model with
-    the same shapes and activations shares one trace: a BiLSTM stack's four share one. Other cells read
-    their own variables, and their step is this layer's own.
+    the same shapes and activations shares one trace: a BiLSTM stack's four share one.
+    Other cells read their own variables, and their step is this layer's own.
     """
     cells = tuple((h.cell.activation, h.cell.recurrent_activation) if w else h.cell
                   for h, w in zip(self.halves, weights))
