@@ -146,11 +146,99 @@ def test_histograms_are_the_step_trainers_bucket_for_bucket():
              "constant": np.full((3, 3), 0.25, np.float32), "one": np.array([-2.0], np.float32)}
   assert tensors["uniform"].size > callbacks.LARGE_TENSOR >= tensors["normal"].size
   tensors["large constant"] = np.full(callbacks.LARGE_TENSOR + 1, -3.0, np.float32)
-  ours = callbacks.histograms({k: tf.constant(v) for k, v in tensors.items()})
+  # Values on bucket edges, k * 62 / 30 in float32: two of them fall in another bucket if
+  # (x - lo) / width is computed as (x - lo) * (30 / (hi - lo)).
+  tensors["edges"] = (np.arange(31) * (62.0 / 30)).astype(np.float32)
+  tensors["large edges"] = np.resize(tensors["edges"], callbacks.LARGE_TENSOR + 1)
   reference = summaries.histograms({k: tf.constant(v) for k, v in tensors.items()})
+  eager = callbacks.histograms({k: tf.constant(v) for k, v in tensors.items()})  # by NumPy
+  # Traced as the callback traces it: without Grappler's rewrites, which change the edge
+  # values' buckets.
+  with callbacks.without_graph_rewrites():
+    traced = tf.function(callbacks.histograms)({k: tf.constant(v) for k, v in tensors.items()})
   for key, value in tensors.items():
-    np.testing.assert_array_equal(ours[key].numpy(), reference[key].numpy(), err_msg=key)
-    assert ours[key].numpy()[:, 2].sum() == value.size
+    for ours in (eager, traced):
+      np.testing.assert_array_equal(ours[key].numpy(), reference[key].numpy(), err_msg=key)
+      assert ours[key].numpy()[:, 2].sum() == value.size
+  # A value that is not finite is left to TensorFlow's ops, whatever they make of it.
+  infinite = {"inf": tf.constant([1.0, np.inf, 2.0])}
+  assert callbacks.numpy_histogram(infinite["inf"].numpy()) is None
+  np.testing.assert_array_equal(callbacks.histograms(infinite)["inf"],
+                                summaries.histograms(infinite)["inf"])
+
+
+def recurrent_layers():
+  """Recurrent layers the probe pass steps cell by cell, in each of their call's shapes.
+
+  Named, so that they leave Keras' automatic names ('lstm_1', ...) to the later tests.
+  """
+  lstm, gru, rnn = keras.layers.LSTM, keras.layers.GRU, keras.layers.SimpleRNN
+  return [
+      lstm(5, return_sequences=True, name="l1"),
+      lstm(5, go_backwards=True, return_sequences=True, name="l2"),
+      lstm(5, return_state=True, use_bias=False, activation="relu", name="l3"),
+      gru(5, return_sequences=True, name="g1"),
+      gru(5, reset_after=False, go_backwards=True, name="g2"),
+      rnn(5, return_sequences=True, return_state=True, name="s1"),
+      keras.layers.Bidirectional(lstm(5, return_sequences=True, name="l4"), name="b1"),
+      keras.layers.Bidirectional(lstm(5, name="l5"), merge_mode="ave", name="b2"),
+      keras.layers.Bidirectional(gru(5, return_sequences=True, name="g3"), merge_mode="mul",
+                                 name="b3"),
+      keras.layers.Bidirectional(rnn(5, return_state=True, name="s2"), merge_mode=None,
+                                 name="b4"),
+      keras.layers.Bidirectional(lstm(5, return_sequences=True, return_state=True, name="l6"),
+                                 merge_mode="sum", name="b5"),
+  ]
+
+
+@pytest.mark.parametrize("index", range(len(recurrent_layers())))
+def test_recurrent_layers_stepped_by_their_cells_give_their_outputs_bit_for_bit(index):
+  keras.utils.set_random_seed(index)
+  layer = recurrent_layers()[index]
+  rng = np.random.default_rng(index)
+  x = tf.constant(rng.normal(size=(3, 7, 4)).astype(np.float32))
+  layer.build(x.shape)
+  # Random biases too (Keras starts them at 0 and 1, which hide a change of order).
+  layer.set_weights([rng.normal(size=w.shape).astype(np.float32) for w in layer.get_weights()])
+  expected = layer(x, training=False)  # Keras' own loop
+  stepped = callbacks._Stepped.of(layer, {})  # pylint: disable=protected-access
+  assert stepped is not None and stepped.takes(x)
+  # As the callback runs them: without Grappler's rewrites, which would reorder the sums.
+  with callbacks.without_graph_rewrites():
+    results = (stepped(x), callbacks._layer_call(layer)(x, training=False))  # pylint: disable=protected-access
+  for ours in results:
+    assert tf.nest.map_structure(lambda t: t.shape, ours) == tf.nest.map_structure(
+        lambda t: t.shape, expected)
+    for a, b in zip(tf.nest.flatten(ours), tf.nest.flatten(expected)):
+      np.testing.assert_array_equal(a.numpy(), b.numpy())
+
+
+def test_lstms_of_one_shape_share_one_traced_step():
+  x = tf.zeros((2, 3, 4))
+  stack = [keras.layers.Bidirectional(keras.layers.LSTM(2, return_sequences=True, name=f"in{i}"),
+                                      name=f"shared{i}") for i in range(3)]
+  for layer in stack:
+    x = layer(x)  # 4 features in, 2 + 2 out: one step's shapes for all three
+  shared = {}
+  x = tf.zeros((2, 3, 4))
+  for layer in stack:
+    x = callbacks._Stepped.of(layer, shared)(x)  # pylint: disable=protected-access
+  callbacks._Stepped.of(stack[0], shared)(tf.zeros((2, 9, 4)))  # pylint: disable=protected-access
+  assert len(shared) == 1  # nine steps or three: one step's shapes
+
+
+def test_other_recurrent_layers_are_not_stepped():
+  x = tf.zeros((2, 3, 4))
+  stateful = keras.layers.LSTM(2, stateful=True, name="stateful")
+  custom = keras.layers.RNN(keras.layers.LSTMCell(2, name="cell"), name="custom")  # Keras' loop
+  for layer in (stateful, custom):
+    layer(x)
+    assert callbacks._Stepped.of(layer, {}) is None  # pylint: disable=protected-access
+  layer = keras.layers.LSTM(2, name="plain")
+  layer(x)
+  stepped = callbacks._Stepped.of(layer, {})  # pylint: disable=protected-access
+  assert not stepped.takes(tf.zeros((2, 3, 4), tf.float16))  # Keras' call would cast it
+  assert not stepped.takes(tf.zeros((2, 0, 4)))  # no step
 
 
 def test_user_model_same_shaped_layers_and_several_fits(tmp_path):

@@ -364,9 +364,10 @@ class _XorObserver:
 class _Observer:
   """Any other model: Keras' metrics, and histograms of its weights and of its activations.
 
-  The first log runs eagerly, which costs no tracing. If the logs left in the fit would cost
-  more eagerly than tracing them (an RNN's steps run one by one in Python when eager), later
-  logs run as one traced tf.function, which then costs a few milliseconds.
+  The first log runs eagerly, which costs no tracing but a recurrent layer's one step
+  (`_layer_call`). If the logs left in the fit would cost more eagerly than tracing them (an
+  RNN's steps run one by one from Python when eager), later logs run as one traced
+  tf.function, which then costs a few milliseconds.
   """
 
   def __init__(self, callback, model, probe):
@@ -406,8 +407,9 @@ class _Observer:
       start = time.perf_counter()
       record.update(self._histograms())
       self.seconds = min(self.seconds, time.perf_counter() - start)
-      # Tracing costs a few eager logs (measured: 1.5 for BiLSTMs, 4 for conv nets, 0.3 s
-      # and more); worth it when enough logs remain.
+      # Tracing costs a few eager logs (measured at load 1 to 2: 0.7 s, about 3 eager logs,
+      # for the benchmark's BiLSTM; 0.17 s, about 3, for its mnist_convnet); worth it when
+      # enough logs remain.
       if (self.compiled is None
           and self.seconds * self.callback._logs_left() > 3 * self.seconds + 0.5):  # pylint: disable=protected-access
         self.compiled = _traced_once(lambda: self._histograms())  # pylint: disable=unnecessary-lambda
@@ -446,20 +448,29 @@ class _Observer:
 
 
 def histograms(tensors, bucket_count=summaries.BUCKETS):
-  """`summaries.histograms`' buckets, bucket for bucket; a large tensor by one histogram op.
+  """`summaries.histograms`' buckets, bucket for bucket, at the least cost eagerly or traced.
 
   `summaries.histograms` is written for XLA: a dozen segment ops over all the values at once,
-  whatever their number, which suits many small tensors. Outside XLA, TensorFlow's own
-  HistogramFixedWidth op computes the same counts — the same float64
-  `floor((x - lo) / ((hi - lo) / bucket_count))`, clamped to the last bucket — in one pass:
-  5x faster on a 20,000-word embedding's 2.6 million weights, which an eager log pays. So
-  tensors of more than LARGE_TENSOR values take that op, each on its own, and the rest go
-  together through `summaries.histograms`.
+  whatever their number, which suits many small tensors in a traced function. Run eagerly, as
+  a callback's log is, each of its ops costs a dispatch (25 ms for a BiLSTM's 16 small
+  tensors under load), so eagerly each tensor is bucketed by NumPy (`numpy_histogram`: the
+  same float64 arithmetic, 1 ms for those 16). Traced, tensors of more than LARGE_TENSOR
+  values take TensorFlow's own HistogramFixedWidth op, which computes the same counts —
+  the same float64 `floor((x - lo) / ((hi - lo) / bucket_count))`, clamped to the last
+  bucket — in one pass (5x faster than the segment ops on a 20,000-word embedding's 2.6
+  million weights), and the rest go together through `summaries.histograms`.
   """
-  small = {t: v for t, v in tensors.items() if v.shape.num_elements() <= LARGE_TENSOR}
-  record = summaries.histograms(small, bucket_count) if small else {}
+  record = {}
+  if tf.executing_eagerly():
+    for tag, value in tensors.items():
+      buckets = numpy_histogram(value.numpy(), bucket_count)
+      if buckets is not None:
+        record[tag] = tf.constant(buckets)
+  left = {t: v for t, v in tensors.items() if t not in record}  # traced, or not finite
+  small = {t: v for t, v in left.items() if v.shape.num_elements() <= LARGE_TENSOR}
+  record.update(summaries.histograms(small, bucket_count) if small else {})
   fractions = tf.range(bucket_count + 1, dtype=tf.float64) / bucket_count
-  for tag, value in tensors.items():
+  for tag, value in left.items():
     if tag in small:
       continue
     data = tf.reshape(tf.cast(value, tf.float64), [-1])
@@ -474,6 +485,36 @@ def histograms(tensors, bucket_count=summaries.BUCKETS):
     record[tag] = tf.cast(tf.stack([edges[:-1], tf.concat([edges[1:-1], hi[None]], axis=0),
                                     tf.cast(counts, tf.float64)], axis=1), tf.float32)
   return {tag: record[tag] for tag in tensors}
+
+
+def numpy_histogram(values, bucket_count=summaries.BUCKETS):
+  """`summaries.histogram_buckets` of one array by NumPy, or None if a value is not finite.
+
+  The same IEEE float64 operations in the same order as the TensorFlow ops (the float32
+  values widened exactly, `floor((x - lo) / ((hi - lo) / bucket_count))` clamped to the last
+  bucket, edges `lo + (hi - lo) * (k / bucket_count)`), so the same buckets, bit for bit (a
+  test checks). NaN and infinities are left to TensorFlow's ops, whose min and max treat them
+  their own way.
+
+  Returns:
+    float32 [bucket_count, 3]: left edge, right edge, count.
+  """
+  data = np.array(values, np.float64).ravel()  # a copy, bucketed in place
+  lo, hi = data.min(), data.max()
+  if not (np.isfinite(lo) and np.isfinite(hi)):
+    return None
+  if hi > lo:
+    data -= lo
+    data /= (hi - lo) / bucket_count
+    np.floor(data, out=data)
+    np.minimum(data, bucket_count - 1, out=data)
+    counts = np.bincount(data.astype(np.intp), minlength=bucket_count)
+  else:  # every value is equal: all in the last bucket, every edge the value
+    counts = np.zeros(bucket_count, np.int64)
+    counts[-1] = data.size
+  edges = lo + (hi - lo) * (np.arange(bucket_count + 1, dtype=np.float64) / bucket_count)
+  return np.stack([edges[:-1], np.append(edges[1:-1], hi), counts.astype(np.float64)],
+                  axis=1).astype(np.float32)
 
 
 @contextlib.contextmanager
@@ -764,7 +805,7 @@ def _walk_graph(model, flat_inputs, prefix):
         return nested[-1][1]
       if getattr(operation, "_call_has_training_arg", False):
         kwargs["training"] = False
-      outputs = _layer_call(operation)(*args, **kwargs)
+      outputs = _layer_call(operation, model)(*args, **kwargs)
       if isinstance(operation, keras.layers.Layer):
         calls.append((prefix + operation.name, outputs))
       return outputs
@@ -775,27 +816,200 @@ def _walk_graph(model, flat_inputs, prefix):
   return calls
 
 
-def _layer_call(layer):
-  """How the probe pass calls `layer`: a recurrent layer through a tf.function of its own.
+def _layer_call(layer, model=None):
+  """How the probe pass calls `layer`: a recurrent layer step by step, or traced whole.
 
-  Run eagerly, an RNN steps through time in Python (a second for 60 LSTM steps); traced
-  once, each later call takes milliseconds. Masks ride on the eager tensors, which a
-  tf.function's inputs would drop: a masked call stays eager.
+  Run eagerly, an RNN steps through time in Python, a dozen Keras ops a step (0.3 to 0.5 s
+  for a BiLSTM layer of 50 steps at load 2); traced whole, its while loop costs 0.2 to 0.25 s
+  to trace and run once. A plain LSTM, GRU or SimpleRNN (or a Bidirectional of them) is
+  instead stepped through time eagerly by one traced step of its cells, the same ops on the
+  same values as Keras' loop (`_Stepped`): the BiLSTM benchmark's two layers then take 0.1
+  to 0.2 s at load 3, their one trace included. Any other recurrent layer, and one called in
+  a traced function, runs through a tf.function of its own. Masks ride on the eager tensors,
+  which a tf.function's inputs would drop: a masked call stays eager.
   """
   if not isinstance(layer, (keras.layers.RNN, keras.layers.Bidirectional)):
     return layer
   if layer not in _RNN_CALLS:
     compiled = _traced_once(lambda *args, **kwargs: layer(*args, **kwargs))
+    stepped = _Stepped.of(layer, {} if model is None else _STEPS_OF.setdefault(model, {}))
 
     def call(*args, **kwargs):
       masked = any(getattr(a, "_keras_mask", None) is not None for a in tf.nest.flatten(args))
       masked = masked or kwargs.get("mask") is not None
-      return layer(*args, **kwargs) if masked else compiled(*args, **kwargs)
+      if masked:
+        return layer(*args, **kwargs)
+      if (stepped is not None and tf.executing_eagerly() and len(args) == 1
+          and all(v is None for k, v in kwargs.items() if k != "training")
+          and stepped.takes(args[0])):
+        return stepped(args[0])
+      return compiled(*args, **kwargs)
     _RNN_CALLS[layer] = call
   return _RNN_CALLS[layer]
 
 
 _RNN_CALLS = weakref.WeakKeyDictionary()
+_CELLS = {keras.layers.LSTM: keras.layers.LSTMCell, keras.layers.GRU: keras.layers.GRUCell,
+          keras.layers.SimpleRNN: keras.layers.SimpleRNNCell}
+
+
+class _Stepped:
+  """An inference call of a recurrent layer, its loop over time run eagerly, each step
+  (of both directions at once for a Bidirectional) by one traced function of its cells.
+
+  It does what `RNN.call` and `Bidirectional.call` do without a mask, an initial state or
+  a stored state: zero states, the cell called on each time step (last to first when
+  `go_backwards`; outputs in that order), outputs stacked along time, the backward half's
+  flipped back and merged. A GRU's or SimpleRNN's cell is Keras' own, called as the layer
+  calls it; an LSTM's is `_lstm_step`, LSTMCell's own ops in its order on the weights as
+  arguments, so that LSTMs of one shape share one trace. Either way the values are the
+  layer's, bit for bit (a test checks). Only layers whose call is Keras' own and whose cell
+  is the stock one qualify, in one float dtype, on CPU (on a GPU Keras' LSTM and GRU run
+  cuDNN's kernel instead).
+  """
+
+  def __init__(self, layer, halves, shared):
+    self.layer = layer
+    self.halves = halves  # the RNN layers stepped: [layer], or [forward, backward]
+    self.steps = {}  # the traced step, by the shapes of a step
+    self.shared = shared  # LSTMs' traced steps, by activations and shapes
+
+  @classmethod
+  def of(cls, layer, shared):
+    """A _Stepped for `layer`, or None when it does not qualify.
+
+    Args:
+      layer: a Keras layer.
+      shared: a dict where the LSTMs' traced steps are kept, shared with other _Stepped
+        given the same dict: the model's.
+    """
+    halves = ([layer.forward_layer, layer.backward_layer]
+              if type(layer) is keras.layers.Bidirectional else [layer])
+    qualifies = all(
+        type(h) in _CELLS and type(h.cell) is _CELLS[type(h)] and h.built and not h.stateful
+        and h.compute_dtype == h.variable_dtype == layer.compute_dtype for h in halves)
+    if not qualifies or getattr(layer, "stateful", False) or _has_gpu():
+      return None
+    return cls(layer, halves, shared)
+
+  def takes(self, sequences):
+    """Whether `sequences` is an eager tensor of [batch, time, features] in the layer's dtype
+    (Keras' call would cast it)."""
+    return (isinstance(sequences, tf.Tensor) and sequences.shape.rank == 3
+            and bool(sequences.shape[1]) and sequences.dtype == self.layer.compute_dtype)
+
+  def __call__(self, sequences):
+    times = tf.unstack(sequences, axis=1)
+    inputs = [times[::-1] if h.go_backwards else times for h in self.halves]
+    states = [[tf.convert_to_tensor(s, h.cell.compute_dtype)
+               for s in tf.nest.flatten(h.get_initial_state(batch_size=sequences.shape[0]))]
+              for h in self.halves]
+    weights = [_lstm_weights(h.cell) for h in self.halves]
+    step = self._traced_step(sequences, [x[0] for x in inputs], states, weights)
+    outputs = [[] for _ in self.halves]
+    for t in range(len(times)):
+      step_outputs, states = step([x[t] for x in inputs], states, weights)
+      for kept, output in zip(outputs, step_outputs):
+        kept.append(output)
+    results = []
+    for h, kept, last in zip(self.halves, outputs, states):
+      output = tf.stack(kept, axis=1) if h.return_sequences else kept[-1]
+      results.append((output, *last) if h.return_state else output)
+    if len(results) == 1:
+      return results[0]
+    return self._merge(*results)
+
+  def _traced_step(self, sequences, inputs, states, weights):
+    """The step function for these shapes: traced at the first call, then kept.
+
+    LSTMs take their weights as arguments (`_lstm_step`), so every LSTM of the model with
+    the same shapes and activations shares one trace: a BiLSTM stack's four share one.
+    Other cells read their own variables, and their step is this layer's own.
+    """
+    cells = tuple((h.cell.activation, h.cell.recurrent_activation) if w else h.cell
+                  for h, w in zip(self.halves, weights))
+    # A step's shapes: batch and features, not the number of steps.
+    shapes = (sequences.dtype, sequences.shape[0], sequences.shape[2],
+              tuple(tuple(w.shape) for ws in weights for w in ws))
+    shared = all(weights)
+    cache, key = (self.shared, (cells, shapes)) if shared else (self.steps, shapes)
+    if key not in cache:
+      cache[key] = _traced_once(functools.partial(_cells_step, cells)).get_concrete_function(
+          inputs, states, weights)
+    return cache[key]
+
+  def _merge(self, y, y_rev):
+    """`Bidirectional.call`'s merge of its halves' outputs."""
+    layer = self.layer
+    if layer.return_state:
+      states = tuple(y[1:] + y_rev[1:])
+      y, y_rev = y[0], y_rev[0]
+    if layer.return_sequences:
+      y_rev = tf.reverse(y_rev, axis=[1])
+    if layer.merge_mode == "concat":
+      output = tf.concat([y, y_rev], axis=-1)
+    elif layer.merge_mode == "sum":
+      output = y + y_rev
+    elif layer.merge_mode == "ave":
+      output = (y + y_rev) / 2
+    elif layer.merge_mode == "mul":
+      output = y * y_rev
+    else:
+      output = (y, y_rev)
+    if layer.return_state:
+      return (output if layer.merge_mode is None else (output,)) + states
+    return output
+
+
+# A model -> {(LSTM activations, shapes): a traced step of its LSTMs of that kind}. Kept by
+# model, not for the process: each model's first log pays its own tracing.
+_STEPS_OF = weakref.WeakKeyDictionary()
+
+
+def _cells_step(cells, inputs, states, weights):
+  """One time step of each cell: ([output], [states]).
+
+  A cell is a Keras cell, called as RNN's loop calls it, or an LSTMCell's (activation,
+  recurrent_activation), stepped by `_lstm_step` on its weights.
+  """
+  outputs, new_states = [], []
+  for cell, x, state, w in zip(cells, inputs, states, weights):
+    if w:
+      output, state = _lstm_step(*cell, x, *state, *w)
+    else:
+      kwargs = {"training": False} if cell._call_has_training_arg else {}  # pylint: disable=protected-access
+      output, state = cell(x, state, **kwargs)
+    outputs.append(output)
+    new_states.append(list(tf.nest.flatten(state)))
+  return outputs, new_states
+
+
+def _lstm_weights(cell):
+  """[kernel, recurrent_kernel(, bias)] of an LSTMCell stepped by `_lstm_step`, else []."""
+  if type(cell) is not keras.layers.LSTMCell or cell.implementation != 2:
+    return []
+  return [v.value for v in (cell.kernel, cell.recurrent_kernel, cell.bias) if v is not None]
+
+
+def _lstm_step(activation, recurrent_activation, x, h, c, kernel, recurrent_kernel, bias=None):
+  """`LSTMCell.call` (implementation 2) at inference on its weights: the same ops in the
+  same order, so the same values."""
+  z = tf.matmul(x, kernel)
+  z = tf.add(z, tf.matmul(h, recurrent_kernel))
+  if bias is not None:
+    z = tf.add(z, bias)
+  z0, z1, z2, z3 = tf.split(z, 4, axis=1)
+  i = recurrent_activation(z0)
+  f = recurrent_activation(z1)
+  c = f * c + i * activation(z2)
+  o = recurrent_activation(z3)
+  h = o * activation(c)
+  return h, [h, c]
+
+
+@functools.lru_cache(maxsize=None)
+def _has_gpu():
+  return bool(tf.config.list_physical_devices("GPU"))
 
 
 def _traced_once(fn):
