@@ -10,7 +10,11 @@ comes out has it first: `initial_params` gives kernel [M, in, out] holding exact
 `models.initial_value`, and `Results` holds per-seed arrays [M]. From the loss and accuracy
 the step returns, the loop records per model the first step at which all four points were
 right and the first step whose loss was not finite. A model that diverges keeps its NaNs to
-itself: nothing mixes models.
+itself: nothing mixes models. Each model's loss and accuracy curve is taken between chunks, whose
+bounds include its steps (`default_curve_steps`: a single run's default picture steps, 0, 10,
+20, 30, 50, 70, 100, 200, ... and the last), by the compiled `Program.evaluate`: the numbers a
+single run of that seed logs at those steps. (Each compiled chunk ends with that evaluation, one
+forward pass, so a curve step costs no call of its own.)
 
 With a `tf.distribute` strategy the model axis is split over its replicas (MirroredStrategy over
 one machine's devices, MultiWorkerMirroredStrategy over machines): each replica trains its
@@ -33,6 +37,7 @@ from xor_tf import optim
 from xor_tf import step as step_lib
 from xor_tf import summaries
 from xor_tf import tags
+from xor_tf import training
 
 NEVER = -1  # solved_step / diverged_step of a model that never got there
 # A chunk is about this many parameter-updates (models x parameters x steps), ~1 s at the
@@ -70,8 +75,12 @@ class Results:
   probabilities: np.ndarray  # float32 [M, 4] final output for each XOR input
   train_seconds: float  # in the compiled loop, after the first (compiling) chunk
   timed_steps: int  # steps timed in train_seconds
-  compile_seconds: float  # the first chunk: tracing, XLA compilation and its steps (all of
-  # them when one chunk holds the whole run: then train_seconds is 0)
+  compile_seconds: float  # the first chunk and the curve's step 0: tracing, XLA compilation and
+  # the chunk's steps (all of them when one chunk holds the whole run: then train_seconds is 0)
+  curve_steps: np.ndarray = None  # int64 [K] the steps of the curves, 0 and the last included
+  curve_loss: np.ndarray = None  # float32 [M, K] loss at each curve step (NaN from the step the
+  # model diverged at on, as `loss`)
+  curve_accuracy: np.ndarray = None  # float32 [M, K] accuracy at each curve step (NaN likewise)
   params: dict = None  # {name: float32 [M, *shape]} the final weights, when asked for
 
   @property
@@ -164,8 +173,9 @@ class Program(tf.Module):
     # Slots are named '<param>/<slot>' (xor_tf.optim), zeros at the start.
     slots = {k: tf.zeros_like(params[tags.layer_of(k)]) for k in self.slot_names}
     never = tf.fill([len(seeds)], tf.constant(NEVER, tf.int64))
+    unknown = tf.fill([len(seeds)], math.nan)  # `advance` evaluates: to step 0 for step 0's
     return {"params": params, "slots": slots, "step": tf.constant(0, tf.int64),
-            "solved_step": never, "diverged_step": never}
+            "solved_step": never, "diverged_step": never, **{k: unknown for k in EVALUATED}}
 
   def evaluate(self, params):
     """Per-model loss [M], accuracy [M] and probabilities [M, 4] of a stack of networks."""
@@ -191,9 +201,12 @@ class Program(tf.Module):
                                       & ~tf.math.is_finite(loss), step, state["diverged_step"])}
 
   def _advance(self, state, until, hyper):
-    """Trains every model of `state` up to step `until` (int64); returns the new state."""
-    return tf.while_loop(lambda s: s["step"] < until,
-                         lambda s: [self._step(s, hyper)], [state])[0]
+    """Trains every model of `state` up to step `until` (int64); returns the new state, with
+    each model's loss and accuracy there (EVALUATED, [M]) for its curve."""
+    trained = tf.while_loop(lambda s: s["step"] < until, lambda s: [self._step(s, hyper)],
+                            [{k: v for k, v in state.items() if k not in EVALUATED}])[0]
+    loss, accuracy, _ = self.evaluate(trained["params"])
+    return dict(trained, **dict(zip(EVALUATED, (loss, accuracy))))
 
   def _finish(self, state):
     """Final per-model outcomes; the last step itself counts for solved and diverged."""
@@ -204,6 +217,8 @@ class Program(tf.Module):
                 **{f"params/{k}": models_first(v) for k, v in state["params"].items()})
 
 
+# What `Program.advance` evaluates at the step it reaches, in its state: loss and accuracy [M].
+EVALUATED = ("loss", "accuracy")
 _PROGRAMS = {}
 
 
@@ -223,7 +238,21 @@ def steps_per_chunk(net, models_per_replica, steps):
   return min(steps, max(MIN_STEPS_PER_CHUNK, per_chunk // 100 * 100))
 
 
-def train(config, seeds, *, strategy=None, on_chunk=None, chunk_steps=None):
+def default_curve_steps(config):
+  """The steps of each model's curve: a single run's default picture steps for config.steps.
+
+  0, 10, 20, 30, 50, 70, 100, 200, ... and the last (`training.is_picture_step` with
+  --image_every unset, whatever config's own): dense while the nets learn, sparse after, so a
+  curve of 10,000 steps has 17 points.
+  """
+  pictures = dataclasses.replace(config, image_every=None)
+  steps = [0] if training.is_picture_step(0, pictures) else []
+  while (step := training.next_picture_step(steps[-1] if steps else 0, pictures)) is not None:
+    steps.append(step)
+  return steps
+
+
+def train(config, seeds, *, strategy=None, on_chunk=None, chunk_steps=None, curve_steps=None):
   """Trains one network per seed for config.steps steps, all at once.
 
   Args:
@@ -234,37 +263,55 @@ def train(config, seeds, *, strategy=None, on_chunk=None, chunk_steps=None):
       default) to train them all in one compiled loop on the default device.
     on_chunk: called as on_chunk(step, solved) after each compiled chunk, `solved` being how
       many models have had all four points right at some step so far; for progress display.
-    chunk_steps: steps per compiled call; default: about one second of work.
+    chunk_steps: steps per compiled call; default: about one second of work. Chunks also end
+      at each curve step.
+    curve_steps: the steps at which each model's loss and accuracy are taken, from 0 to
+      config.steps; default: `default_curve_steps(config)`; () for none.
 
   Returns:
-    `Results`, per seed in the order given, with the final weights in `params`. Models whose
-    loss became non-finite are marked (diverged_step) and do not disturb the others; nothing
-    raises.
+    `Results`, per seed in the order given, with the final weights in `params` and the curves
+    in `curve_loss` and `curve_accuracy`. Models whose loss became non-finite are marked
+    (diverged_step), their numbers NaN from that step on, and do not disturb the others;
+    nothing raises.
 
   Raises:
-    ValueError: if config or seeds are not valid.
+    ValueError: if config, seeds or curve_steps are not valid.
   """
   check(config)
   seeds = [int(s) for s in seeds]
   if not seeds or min(seeds) < 0:
     raise ValueError(f"seeds expects a non-empty list of integers >= 0; received {seeds!r}.")
+  wanted = sorted({int(s) for s in (default_curve_steps(config) if curve_steps is None
+                                    else curve_steps)})
+  if wanted and (wanted[0] < 0 or wanted[-1] > config.steps):
+    raise ValueError(f"curve_steps expects steps from 0 to {config.steps}; received "
+                     f"{list(curve_steps)!r}.")
   prog = program(config)
   hyper = {k: tf.constant(v, tf.float32) for k, v in config.hyperparameters.items()}
   if strategy is None:
-    state, advance, finish, count_solved, per_replica = _blocked(prog, config, seeds)
+    state, advance, finish, count_solved, evaluated, per_replica = _blocked(prog, config, seeds)
   else:
-    state, advance, finish, count_solved, per_replica = _distributed(prog, config, seeds,
-                                                                     strategy)
+    state, advance, finish, count_solved, evaluated, per_replica = _distributed(
+        prog, config, seeds, strategy)
   chunk = chunk_steps or steps_per_chunk(prog.net, per_replica, config.steps)
-  bounds = list(range(chunk, config.steps, chunk)) + [config.steps]
+  bounds = sorted(set(range(chunk, config.steps, chunk)) | {config.steps}
+                  | {s for s in wanted if s > 0})
+  curve = {}  # {step: (loss, accuracy)} of every model; the last step's comes from `finish`
   train_seconds, compile_seconds, timed = 0.0, 0.0, 0
+  if 0 in wanted and config.steps > 0:  # no training: step 0 evaluated (and the loop compiled)
+    before = time.perf_counter()
+    state = advance(state, tf.constant(0, tf.int64), hyper)
+    curve[0] = evaluated(state)
+    compile_seconds = time.perf_counter() - before
   for i, until in enumerate(bounds):
     before = time.perf_counter()
     state = advance(state, tf.constant(until, tf.int64), hyper)
+    if until in wanted and until != config.steps:
+      curve[until] = evaluated(state)
     solved = count_solved(state)  # also waits for the chunk to finish, for the timing
     elapsed = time.perf_counter() - before
     if i == 0:
-      compile_seconds = elapsed
+      compile_seconds += elapsed
     else:
       train_seconds += elapsed
       timed += until - bounds[i - 1]
@@ -272,15 +319,31 @@ def train(config, seeds, *, strategy=None, on_chunk=None, chunk_steps=None):
       on_chunk(until, solved)
   out = {k: np.asarray(v)[:len(seeds)] for k, v in finish(state).items()}
   params = {k.split("/", 1)[1]: out.pop(k) for k in list(out) if k.startswith("params/")}
+  if config.steps in wanted:
+    curve[config.steps] = (out["loss"], out["accuracy"])
   # A diverged model's numbers are NaN, whatever its NaN weights happen to compute.
   finite = out["diverged_step"] == NEVER
   loss = np.where(finite, out["loss"], np.nan).astype(np.float32)
   accuracy = np.where(finite, out["accuracy"], np.nan).astype(np.float32)
+  curve_loss, curve_accuracy = _curves(curve, wanted, out["diverged_step"], len(seeds))
   return Results(config=config, seeds=np.array(seeds, np.int64), loss=loss, accuracy=accuracy,
                  solved_step=out["solved_step"], diverged_step=out["diverged_step"],
                  probabilities=out["probabilities"],
                  train_seconds=train_seconds, timed_steps=timed, compile_seconds=compile_seconds,
-                 params=params)
+                 curve_steps=np.array(wanted, np.int64), curve_loss=curve_loss,
+                 curve_accuracy=curve_accuracy, params=params)
+
+
+def _curves(curve, steps, diverged_step, models):
+  """{step: (loss, accuracy) [>= models]} -> loss and accuracy [models, len(steps)], each NaN
+  from the step its model diverged at on (or wherever its loss is not finite)."""
+  if not steps:
+    return np.zeros([models, 0], np.float32), np.zeros([models, 0], np.float32)
+  loss, accuracy = (np.stack([np.asarray(curve[s][i])[:models] for s in steps],
+                             axis=1).astype(np.float32) for i in (0, 1))
+  diverged = diverged_step[:, None]
+  gone = (diverged != NEVER) & (np.array(steps)[None] >= diverged) | ~np.isfinite(loss)
+  return np.where(gone, np.float32(np.nan), loss), np.where(gone, np.float32(np.nan), accuracy)
 
 
 # Models per block: the block's parameters take about this many floats, so that a block's
@@ -339,7 +402,10 @@ def _blocked(prog, config, seeds):
     finals = [prog.finish(s) for s in states]
     return {k: np.concatenate([np.asarray(f[k]) for f in finals]) for k in finals[0]}
 
-  return states, advance, finish, count_solved, size
+  def evaluated(states):
+    return tuple(np.concatenate([np.asarray(s[k]) for s in states]) for k in EVALUATED)
+
+  return states, advance, finish, count_solved, evaluated, size
 
 
 def _distributed(prog, config, seeds, strategy):
@@ -361,12 +427,13 @@ def _distributed(prog, config, seeds, strategy):
   key = id(strategy)
   if key not in prog.distributed:  # made once per program and strategy, so traced once
     prog.distributed[key] = _replicated(prog, strategy)
-  advance, count_solved, finish = prog.distributed[key]
-  return state, advance, finish, lambda s: int(count_solved(s)), per_replica
+  advance, count_solved, finish, evaluated = prog.distributed[key]
+  return (state, advance, finish, lambda s: int(count_solved(s)),
+          lambda s: tuple(np.asarray(v) for v in evaluated(s)), per_replica)
 
 
 def _replicated(prog, strategy):
-  """prog's loop, solved count and final step run by every replica on its slice."""
+  """prog's loop, solved count, final step and curve step run by every replica on its slice."""
 
   @tf.function
   def advance(state, until, lr):
@@ -382,7 +449,12 @@ def _replicated(prog, strategy):
     final = strategy.run(prog.finish, args=(state,))
     return {k: strategy.gather(v, axis=0) for k, v in final.items()}
 
-  return advance, count_solved, finish
+  @tf.function
+  def evaluated(state):
+    values = strategy.run(lambda s: tuple(s[k] for k in EVALUATED), args=(state,))
+    return tuple(strategy.gather(v, axis=0) for v in values)
+
+  return advance, count_solved, finish, evaluated
 
 
 def make_strategy(kind="auto", *, cluster_timeout=None):

@@ -607,20 +607,48 @@ def trial_metric_values(results, m):
   }
 
 
+def trial_curves(results):
+  """Every seed's loss and accuracy curve as a trial writes them: finite, like its metrics.
+
+  From the step a network diverged at on (its loss NaN or infinite), the loss is DIVERGED_LOSS
+  and the accuracy 0, as `trial_metric_values` gives its final_loss and final_accuracy: the
+  curve shoots to the top of the chart there instead of stopping (TensorBoard's charts break
+  on NaN), and its last point is the trial's final_loss.
+
+  Returns:
+    (steps int64 [K], loss float32 [M, K], accuracy float32 [M, K]).
+  """
+  import numpy as np  # pylint: disable=g-import-not-at-top
+  loss, accuracy = results.curve_loss, results.curve_accuracy
+  gone = ~np.isfinite(loss)
+  return (np.asarray(results.curve_steps, np.int64),
+          np.where(gone, np.float32(DIVERGED_LOSS), loss).astype(np.float32),
+          np.where(gone | ~np.isfinite(accuracy), np.float32(0), accuracy).astype(np.float32))
+
+
 def write_trials(config_dir, results, short_name, largest_seed):
-  """One HParams trial per seed: a run directory with its hparams and every metric."""
+  """One HParams trial per seed: a run directory with its hparams, every metric, and its loss
+  and accuracy curves (tags.LOSS, tags.ACCURACY, as a single run) at results.curve_steps."""
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
   from tensorboard.plugins.hparams import api as hp  # pylint: disable=g-import-not-at-top
+  from xor_tf import summaries  # pylint: disable=g-import-not-at-top
+  from xor_tf import tags  # pylint: disable=g-import-not-at-top
 
   step = results.config.steps
   base = hparam_values(results.config)
+  steps, losses, accuracies = trial_curves(results)
+  described = {tag: tags.description(tag) for tag in (tags.LOSS, tags.ACCURACY)}
   for m, seed in enumerate(int(s) for s in results.seeds):
     writer = tf.summary.create_file_writer(
         os.path.join(config_dir, seed_name(seed, largest_seed)))
     with writer.as_default():
       hp.hparams(dict(base, seed=seed), trial_id=trial_id_of(short_name, seed, largest_seed))
-      for tag, value in trial_metric_values(results, m).items():  # described in hp_config
-        tf.summary.scalar(tag, value, step=step)
+    curves = [(tag, int(s), float(v), described[tag])
+              for s, *values in zip(steps, losses[m], accuracies[m])
+              for tag, v in zip(described, values)]
+    # The metrics are described in hp_config.
+    metrics = [(tag, step, value, "") for tag, value in trial_metric_values(results, m).items()]
+    summaries.write_scalars(writer, curves + metrics)
     writer.close()
 
 
@@ -663,14 +691,17 @@ class Progress:
 # ---------------------------------------------------------------------------------------------
 # Results on disk. Each slice of a configuration's seeds that finishes is saved at once as
 # <sweep>/results/<config>/seeds-<first>-<end>.npz (positions in the sweep's sorted seeds, end
-# excluded; numpy arrays seeds, loss, accuracy, solved_step, diverged_step, probabilities),
+# excluded; numpy arrays seeds, loss, accuracy, solved_step, diverged_step, probabilities,
+# curve_loss, curve_accuracy and curve_steps),
 # after its trials' run directories; a configuration whose census is written gets
 # <sweep>/results/<config>/done. That is what --resume reads back instead of training again.
 # (Beside the runs, not in them: TensorBoard sees no event file there.)
 
 RESULTS = "results"
 DONE = "done"
-SLICE_FIELDS = ("seeds", "loss", "accuracy", "solved_step", "diverged_step", "probabilities")
+SLICE_FIELDS = ("seeds", "loss", "accuracy", "solved_step", "diverged_step", "probabilities",
+                "curve_loss", "curve_accuracy")  # per seed: concatenated over slices
+SLICE_STEPS = "curve_steps"  # the curves' steps, one array for all the slice's seeds
 _SLICE_FILE = re.compile(r"seeds-(\d+)-(\d+)\.npz")
 
 
@@ -698,7 +729,8 @@ def save_slice(path, results):
   import numpy as np  # pylint: disable=g-import-not-at-top
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
   buffer = io.BytesIO()
-  np.savez(buffer, **{k: np.asarray(getattr(results, k)) for k in SLICE_FIELDS})
+  np.savez(buffer, **{k: np.asarray(getattr(results, k))
+                      for k in SLICE_FIELDS + (SLICE_STEPS,)})
   tf.io.gfile.makedirs(os.path.dirname(path))
   with tf.io.gfile.GFile(path + ".partial", "wb") as f:
     f.write(buffer.getvalue())
@@ -710,7 +742,7 @@ def load_slice(path):
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
   with tf.io.gfile.GFile(path, "rb") as f:
     with np.load(io.BytesIO(f.read())) as npz:
-      return {k: npz[k] for k in SLICE_FIELDS}
+      return {k: npz[k] for k in SLICE_FIELDS + (SLICE_STEPS,)}
 
 
 def combined(config, parts):
@@ -722,7 +754,7 @@ def combined(config, parts):
   rest = {f.name: 0 for f in dataclasses.fields(ensemble.Results)  # timings
           if f.name not in arrays and f.name != "config"
           and f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING}
-  return ensemble.Results(config=config, **arrays, **rest)
+  return ensemble.Results(config=config, **arrays, **rest, curve_steps=parts[0][SLICE_STEPS])
 
 
 def to_train(count, have, per_slice):
@@ -902,7 +934,7 @@ class _Sweep:
           if self.trials == "seed":
             write_trials(config_dir, results, self.trial_names[name], self.largest_seed)
           save_slice(slice_path(saved, lo, hi), results)
-        parts[lo] = {k: getattr(results, k) for k in SLICE_FIELDS}
+        parts[lo] = {k: getattr(results, k) for k in SLICE_FIELDS + (SLICE_STEPS,)}
     if not self.chief:
       return None
     with _Writes(config_dir):
