@@ -159,7 +159,7 @@ def test_sweep_cli_logs_hparams_and_goes_on_after_a_divergence(tmp_path):
       "arch", "shape", "activation", "optimizer", "learning_rate", "log10_learning_rate", "loss",
       "init", "steps", "seed"}
   assert [m.name.tag for m in experiment.metric_infos] == [
-      "solved", "steps_to_solve", "final_loss", "final_accuracy", "diverged"]
+      "solved", "steps_to_solve", "final_loss", "final_accuracy", "diverged", "loss", "accuracy"]
   assert "| nn-2-2-1 sigmoid adam lr1e+38 bce uniform |" in events.read(str(root))["census"][0][1].item(
       ).decode()
   assert (root / "flags.txt").exists()

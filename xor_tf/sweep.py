@@ -15,7 +15,10 @@ new sweep directory inside --logdir (any tf.io.gfile path, e.g. a bucket):
                             hparams (seed included) and metrics solved, steps_to_solve,
                             final_loss, final_accuracy, diverged, every one written for every
                             trial, stuck and diverged ones too (HParams draws a trial only if
-                            it has them all)
+                            it has them all); and its curves `loss` and `accuracy`, the tags of
+                            `xor_tf.train --seed=7`, at that run's default picture steps (0, 10,
+                            20, 30, 50, 70, 100, 200, ... and the last), finite like the metrics
+                            (a diverged network: 3.4e38 and 0 from the step it diverged at on)
 
 Flags are parsed and checked before TensorFlow is imported, so --help and flag errors answer at
 once.
@@ -60,6 +63,7 @@ from xor_tf import config as config_lib
 from xor_tf import optim
 from xor_tf import quiet
 from xor_tf import rundir
+from xor_tf import tags
 
 PROG = "xor_tf.sweep"
 HAND_BUILT = tuple(a for a in config_lib.ARCHS if a != "keras")
@@ -220,8 +224,9 @@ def parse_seeds(text):
 # number of seeds) and each slice's per-seed results go to disk at once; but a configuration's
 # census (ensemble.census: solved fraction, median, failure groups with their seeds) is
 # computed over all its seeds in memory. CENSUS_BYTES_PER_SEED bounds what that takes (per-seed
-# arrays read back, 48 bytes, and the census' sorting and seed lists; measured peak for 10^6
-# seeds of 2-2-1 in the README), TENSORFLOW_BYTES what TensorFlow and one slice take.
+# arrays read back, 48 bytes: CENSUS_FIELDS, not the curves; and the census' sorting and seed
+# lists; measured peak for 10^6 seeds of 2-2-1 in the README), TENSORFLOW_BYTES what
+# TensorFlow and one slice take.
 PARAMS_PER_SLICE = 2**20
 CENSUS_BYTES_PER_SEED = 256
 TENSORFLOW_BYTES = 3 * 2**30
@@ -440,6 +445,15 @@ def trial_metrics(steps):
       "final_accuracy": "Fraction of the four XOR points right after the last step; 0 for a "
                         "diverged network, whose outputs are NaN (a NaN labels no point).",
       "diverged": "1 if the loss became NaN or infinite (the network diverged), else 0.",
+      # The curves (`write_trials`): HParams shows a trial's metrics over its steps when the
+      # trial is clicked, so a curve is one only if it is a metric.
+      tags.LOSS: "The loss curve, as `python -m xor_tf.train` logs it for this seed, at 0, 10, "
+                 "20, 30, 50, 70, 100, 200, ... and the last step; its value here is the last, "
+                 "the final loss. Show this column and click a trial (table view) to see the "
+                 f"curve: where a stuck network stalls. {DIVERGED_LOSS:.4g} from the step a "
+                 "network diverged at on.",
+      tags.ACCURACY: "The accuracy curve, at the loss curve's steps; its value here is the "
+                     "last. 0 from the step a network diverged at on.",
   }
 
 
@@ -594,7 +608,8 @@ def failures_markdown(census):
 
 
 def trial_metric_values(results, m):
-  """{tag: value} of seed m's trial: every metric of `trial_metrics`, finite, for every seed."""
+  """{tag: value} of seed m's trial at its last step: every metric of `trial_metrics` but the
+  curves (`trial_curves`), finite, for every seed."""
   steps = results.config.steps
   diverged = bool(results.diverged[m])
   solved_step = int(results.solved_step[m])
@@ -632,7 +647,6 @@ def write_trials(config_dir, results, short_name, largest_seed):
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
   from tensorboard.plugins.hparams import api as hp  # pylint: disable=g-import-not-at-top
   from xor_tf import summaries  # pylint: disable=g-import-not-at-top
-  from xor_tf import tags  # pylint: disable=g-import-not-at-top
 
   step = results.config.steps
   base = hparam_values(results.config)
@@ -702,6 +716,8 @@ DONE = "done"
 SLICE_FIELDS = ("seeds", "loss", "accuracy", "solved_step", "diverged_step", "probabilities",
                 "curve_loss", "curve_accuracy")  # per seed: concatenated over slices
 SLICE_STEPS = "curve_steps"  # the curves' steps, one array for all the slice's seeds
+# What a configuration's census reads back: not the curves (8 bytes a seed and curve step).
+CENSUS_FIELDS = SLICE_FIELDS[:6]
 _SLICE_FILE = re.compile(r"seeds-(\d+)-(\d+)\.npz")
 
 
@@ -737,24 +753,29 @@ def save_slice(path, results):
   tf.io.gfile.rename(path + ".partial", path, overwrite=True)
 
 
-def load_slice(path):
+def load_slice(path, fields=SLICE_FIELDS + (SLICE_STEPS,)):
+  """{field: array} of a saved slice, for the `fields` it holds (a slice saved before the
+  curves were has none)."""
   import numpy as np  # pylint: disable=g-import-not-at-top
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
   with tf.io.gfile.GFile(path, "rb") as f:
     with np.load(io.BytesIO(f.read())) as npz:
-      return {k: npz[k] for k in SLICE_FIELDS + (SLICE_STEPS,)}
+      return {k: npz[k] for k in fields if k in npz.files}
 
 
 def combined(config, parts):
-  """One `ensemble.Results` from per-slice arrays in seed order (timings: 0)."""
+  """One `ensemble.Results` from per-slice arrays in seed order (timings: 0), with the curves
+  if every part has them."""
   import dataclasses  # pylint: disable=g-import-not-at-top
   import numpy as np  # pylint: disable=g-import-not-at-top
   from xor_tf import ensemble  # pylint: disable=g-import-not-at-top
-  arrays = {k: np.concatenate([p[k] for p in parts]) for k in SLICE_FIELDS}
+  fields = [k for k in SLICE_FIELDS + (SLICE_STEPS,) if all(k in p for p in parts)]
+  arrays = {k: parts[0][k] if k == SLICE_STEPS else np.concatenate([p[k] for p in parts])
+            for k in fields}
   rest = {f.name: 0 for f in dataclasses.fields(ensemble.Results)  # timings
           if f.name not in arrays and f.name != "config"
           and f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING}
-  return ensemble.Results(config=config, **arrays, **rest, curve_steps=parts[0][SLICE_STEPS])
+  return ensemble.Results(config=config, **arrays, **rest)
 
 
 def to_train(count, have, per_slice):
@@ -934,12 +955,12 @@ class _Sweep:
           if self.trials == "seed":
             write_trials(config_dir, results, self.trial_names[name], self.largest_seed)
           save_slice(slice_path(saved, lo, hi), results)
-        parts[lo] = {k: getattr(results, k) for k in SLICE_FIELDS + (SLICE_STEPS,)}
+        parts[lo] = {k: getattr(results, k) for k in CENSUS_FIELDS}
     if not self.chief:
       return None
     with _Writes(config_dir):
       for lo, hi in have:
-        parts[lo] = load_slice(slice_path(saved, lo, hi))
+        parts[lo] = load_slice(slice_path(saved, lo, hi), CENSUS_FIELDS)
       census = ensemble.census(combined(config, [parts[lo] for lo in sorted(parts)]))
       del parts
       if not done:
