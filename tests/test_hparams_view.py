@@ -58,16 +58,25 @@ def served(tmp_path_factory):
           "experimentName": "", "allowedStatuses": STATUSES, "colParams": columns,
           "startIndex": 0, "sliceSize": 100})["sessionGroups"]
       metrics_seen = sum(len(g["metricValues"]) for g in groups)
-      if metrics_seen == 5 * len(configs) * len(SEEDS) or time.monotonic() > deadline:
+      if metrics_seen == 7 * len(configs) * len(SEEDS) or time.monotonic() > deadline:
         break
       time.sleep(0.5)
-  return experiment, groups, results
+    # What the dashboard asks for when a trial is clicked: each shown metric over the steps.
+    curves = {}
+    for group in groups:
+      session = group["sessions"][0]["name"]
+      curves[group["name"]] = {
+          tag: post(url, "data/plugin/hparams/metric_evals", {
+              "experimentName": "", "sessionName": session,
+              "metricName": {"tag": tag, "group": ""}}) for tag in ("loss", "accuracy")}
+  return experiment, groups, results, curves
 
 
 def test_every_trial_has_every_metric_and_its_seed(served):
-  experiment, groups, results = served
+  experiment, groups, results, _ = served
   metrics = [m["name"]["tag"] for m in experiment["metricInfos"]]
-  assert metrics == ["solved", "steps_to_solve", "final_loss", "final_accuracy", "diverged"]
+  assert metrics == ["solved", "steps_to_solve", "final_loss", "final_accuracy", "diverged",
+                     "loss", "accuracy"]
   assert all(m["description"] for m in experiment["metricInfos"])
   assert f"{STEPS + 1}" in experiment["metricInfos"][1]["description"]  # the censored value
   assert len(groups) == 2 * len(SEEDS)
@@ -97,8 +106,27 @@ def test_every_trial_has_every_metric_and_its_seed(served):
   assert kinds == {"solved", "stuck", "diverged"}  # each kind is in the view
 
 
+def test_a_clicked_trial_shows_its_loss_and_accuracy_curves(served):
+  _, groups, results, curves = served
+  steps = [0, 10, 20, 30, 50, 70, 100, 200, STEPS]
+  for group in groups:
+    config_part, _ = group["name"].split("/")
+    r = results[config_part]
+    m = list(r.seeds).index(int(group["hparams"]["seed"]))
+    # Each eval is [wall time, step, value].
+    loss, accuracy = ([e[1:] for e in curves[group["name"]][tag]] for tag in ("loss", "accuracy"))
+    assert [s for s, _ in loss] == [s for s, _ in accuracy] == steps
+    if r.diverged[m]:  # finite, as the metrics: the largest float32 and 0 once diverged
+      assert loss[-1][1] == pytest.approx(sweep.DIVERGED_LOSS, rel=1e-6)
+      assert accuracy[-1][1] == 0
+    else:
+      np.testing.assert_allclose([v for _, v in loss], r.curve_loss[m], rtol=1e-6)
+      assert [v for _, v in accuracy] == r.curve_accuracy[m].tolist()
+      assert loss[-1][1] == pytest.approx(float(r.loss[m]), rel=1e-6)
+
+
 def test_the_seed_is_among_the_columns_shown_first(served):
-  experiment, _, _ = served
+  experiment, _, _, _ = served
   infos = experiment["hparamInfos"]
   differing = {h["name"] for h in infos if h.get("differs")}
   assert differing == {"learning_rate", "log10_learning_rate", "seed"}

@@ -16,6 +16,7 @@ from xor_tf import ensemble
 from xor_tf import events
 from xor_tf import models
 from xor_tf import sweep
+from xor_tf import tags
 from xor_tf import training
 
 from tensorboard.plugins.hparams import metadata as hparams_metadata
@@ -52,17 +53,32 @@ def test_census_finds_stuck_2_2_1_nets_and_none_stuck_deep():
 def test_each_seed_equals_its_single_run(config):
   seeds = [1, 0, 5]  # with sigmoid nn, seed 0 gets stuck and 1 and 5 solve XOR
   results = ensemble.train(config, seeds, chunk_steps=config.steps // 2 + 1)
+  # The curves are taken at a default single run's picture steps: 0, 10, 20, 30, 50, ..., last.
+  pictured = dataclasses.replace(config, image_every=None)
+  assert results.curve_steps.tolist() == [
+      s for s in range(config.steps + 1) if training.is_picture_step(s, pictured)]
+  assert results.curve_loss.shape == results.curve_accuracy.shape == (len(seeds), len(
+      results.curve_steps))
   # One single run logs every step (slow), to show the first step with all four points right:
-  # that of the first seed the ensemble says solves XOR.
+  # that of the first seed the ensemble says solves XOR. The others log every 10th step, which
+  # holds every curve step.
   solvers = [m for m in range(len(seeds)) if results.solved_step[m] != ensemble.NEVER]
   assert solvers or config.arch != "nn"  # some nn seed solves XOR: the check below can fail
   per_step = solvers[0] if solvers else 0
   for m, seed in enumerate(seeds):
-    log_every = 1 if m == per_step else config.steps
+    log_every = 1 if m == per_step else 10
     single = training.train(dataclasses.replace(config, seed=seed, log_every=log_every,
                                                 image_every=0))
     np.testing.assert_allclose(results.loss[m], single.loss, rtol=2e-4, atol=1e-6)
     assert results.accuracy[m] == single.accuracy
+    # The seed's curve is what its single run logs at those steps.
+    logged = {tag: dict(zip(single.history["step"], single.history[tag]))
+              for tag in ("loss", "accuracy")}
+    np.testing.assert_allclose(results.curve_loss[m],
+                               [logged["loss"][s] for s in results.curve_steps],
+                               rtol=2e-4, atol=1e-6)
+    assert results.curve_accuracy[m].tolist() == [logged["accuracy"][s]
+                                                  for s in results.curve_steps]
     np.testing.assert_allclose(results.probabilities[m], single.probabilities, atol=1e-4)
     if log_every == 1:
       first = next((s for s, a in zip(single.history["step"], single.history["accuracy"])
@@ -85,6 +101,11 @@ def test_diverged_models_are_marked_and_leave_the_others_alone():
   results = ensemble.train(config, [0, 1])
   assert results.diverged.all() and (results.diverged_step >= 0).all()
   assert np.isnan(results.loss).all() and not results.solved.any()
+  # Their curves: finite before the step each diverged at, NaN from it on.
+  after = results.curve_steps[None, :] >= results.diverged_step[:, None]
+  assert after.any() and not after.all()
+  assert np.isnan(results.curve_loss[after]).all() and np.isnan(results.curve_accuracy[after]).all()
+  assert np.isfinite(results.curve_loss[~after]).all()
   census = ensemble.census(results)
   assert census.diverged == 2 and census.solved == 0 and not census.failures
 
@@ -138,7 +159,7 @@ def test_sweep_cli_logs_hparams_and_goes_on_after_a_divergence(tmp_path):
       "arch", "shape", "activation", "optimizer", "learning_rate", "log10_learning_rate", "loss",
       "init", "steps", "seed"}
   assert [m.name.tag for m in experiment.metric_infos] == [
-      "solved", "steps_to_solve", "final_loss", "final_accuracy", "diverged"]
+      "solved", "steps_to_solve", "final_loss", "final_accuracy", "diverged", "loss", "accuracy"]
   assert "| nn-2-2-1 sigmoid adam lr1e+38 bce uniform |" in events.read(str(root))["census"][0][1].item(
       ).decode()
   assert (root / "flags.txt").exists()
@@ -160,6 +181,20 @@ def test_sweep_cli_logs_hparams_and_goes_on_after_a_divergence(tmp_path):
   finished = events.read(str(good / "seed1"))
   assert finished["diverged"] == [(300, 0.0)] and np.isfinite(finished["final_loss"][0][1])
   assert finished["final_accuracy"][0][0] == 300
+  # Each trial's loss and accuracy curve, under the single run's tags, at its picture steps.
+  curve_steps = [0, 10, 20, 30, 50, 70, 100, 200, 300]
+  for tag in ("loss", "accuracy"):
+    assert [s for s, _ in finished[tag]] == [s for s, _ in diverged[tag]] == curve_steps
+    assert events.accumulator(str(good / "seed1")).SummaryMetadata(
+        tag).summary_description == tags.description(tag)
+  assert finished["loss"][-1] == finished["final_loss"][0]
+  assert finished["accuracy"][-1] == finished["final_accuracy"][0]
+  assert finished["loss"][0][1] > finished["loss"][-1][1]
+  # A diverged trial's curve is finite: as its final_loss, the largest float32 from the step
+  # it diverged at on (adam at 1e38: before step 10), accuracy 0 there.
+  losses = [v for _, v in diverged["loss"]]
+  assert 0 < losses[0] < 10 and losses[1:] == [np.float32(sweep.DIVERGED_LOSS)] * 8
+  assert [v for _, v in diverged["accuracy"]][1:] == [0.0] * 8
   census = events.read(str(good))
   assert set(census) >= {"census/fraction_solved", "census/fraction_diverged", "census"}
   assert events.read(str(bad))["census/fraction_diverged"] == [(300, 1.0)]
@@ -208,8 +243,10 @@ one = ensemble.train(c, seeds, chunk_steps=250)
 two = ensemble.train(c, seeds, strategy=strategy, chunk_steps=250)
 print(json.dumps({"replicas": strategy.num_replicas_in_sync, "seeds": two.seeds.tolist(),
                   "loss": float(abs(one.loss - two.loss).max()),
+                  "curve": float(abs(one.curve_loss - two.curve_loss).max()),
                   "same": all((getattr(one, k) == getattr(two, k)).all() for k in
-                              ("accuracy", "solved_step", "diverged_step"))}))
+                              ("accuracy", "solved_step", "diverged_step", "curve_steps",
+                               "curve_accuracy"))}))
 """
 
 
@@ -220,7 +257,7 @@ def test_seeds_split_over_two_logical_cpus_give_the_same_results():
   assert proc.returncode == 0, proc.stderr
   out = json.loads(proc.stdout.strip().splitlines()[-1])
   assert out["replicas"] == 2 and out["seeds"] == list(range(11))
-  assert out["loss"] < 1e-6 and out["same"]
+  assert out["loss"] < 1e-6 and out["curve"] < 1e-6 and out["same"]
 
 
 BAD_FLAGS = [

@@ -81,17 +81,15 @@ def quiet_run(logdir, name=None, **kw):
 def test_resumed_sweep_equals_the_straight_sweep(tmp_path, monkeypatch):
   straight_censuses, straight = quiet_run(tmp_path, "straight")
 
-  checks = []
-
-  def stop_at_the_ninth():  # 2 checks a slice (its start, its one chunk), 3 slices a config
-    checks.append(1)
-    return signal.SIGTERM if len(checks) == 9 else 0
-
-  with pytest.raises(sweep.Stopped) as stopped:
-    quiet_run(tmp_path, "resumed", stop_signal=stop_at_the_ninth)
-  assert stopped.value.signum == signal.SIGTERM
   resumed = str(tmp_path / "resumed")
   first, second = (sweep.results_dir(resumed, sweep.config_name(c)) for c in CONFIGS[:2])
+
+  def stop_after_a_slice_of_the_second():  # checked at each slice's start and chunk's end
+    return signal.SIGTERM if os.path.exists(sweep.slice_path(second, 0, 2)) else 0
+
+  with pytest.raises(sweep.Stopped) as stopped:
+    quiet_run(tmp_path, "resumed", stop_signal=stop_after_a_slice_of_the_second)
+  assert stopped.value.signum == signal.SIGTERM
   assert sweep.on_disk(first) == (True, [(0, 2), (2, 4), (4, 5)])
   assert sweep.on_disk(second) == (False, [(0, 2)])
   # What the stopped sweep wrote: the census of the finished configuration, in the root run.

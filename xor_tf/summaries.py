@@ -213,3 +213,47 @@ def write(record, step, metadata):
   for tag, value in record.items():
     written = tf.summary.write(tag, value, step=step, metadata=metadata[tag]) & written
   return written
+
+
+def write_scalars(writer, scalars):
+  """Writes many scalars to `writer` in one compiled call; each tag's metadata with its first.
+
+  A sweep's trial holds its curve and metrics, ~40 scalars: one `tf.summary.scalar` each costs
+  ~0.5 ms eagerly, 10,000 trials minutes; this writes them all in about the time of one. The
+  writer is an argument (its resource handle), not the default writer a tf.function would
+  capture at its first trace, so one trace serves every writer.
+
+  Args:
+    writer: a `tf.summary.create_file_writer` writer.
+    scalars: [(tag, step, value, description)] in the order to write; a tag's description is
+      taken from its first entry (TensorBoard reads a tag's metadata from its first event).
+  """
+  handle = getattr(writer, "_resource", None)
+  seen = set()
+  metadata = []
+  for tag, _, _, description in scalars:
+    metadata.append(b"" if tag in seen else
+                    scalar_metadata_for(description).SerializeToString())
+    seen.add(tag)
+  tags_, steps, values, _ = zip(*scalars) if scalars else ((), (), (), ())
+  if handle is None:  # a TensorFlow whose writers keep their handle elsewhere: one op each
+    with writer.as_default():
+      for tag, step, value, meta in zip(tags_, steps, values, metadata):
+        tf.summary.write(tag, tf.constant(value, tf.float32), step=step, metadata=meta or None)
+    return
+  _write_scalars(handle, tf.constant(tags_, tf.string), tf.constant(steps, tf.int64),
+                 tf.constant(values, tf.float32), tf.constant(metadata, tf.string))
+
+
+@tf.function(autograph=False, input_signature=[
+    tf.TensorSpec([], tf.resource), tf.TensorSpec([None], tf.string),
+    tf.TensorSpec([None], tf.int64), tf.TensorSpec([None], tf.float32),
+    tf.TensorSpec([None], tf.string)])
+def _write_scalars(writer, tags_, steps, values, metadata):
+  def write_one(i):
+    written = tf.raw_ops.WriteSummary(writer=writer, step=steps[i], tensor=values[i],
+                                      tag=tags_[i], summary_metadata=metadata[i])
+    with tf.control_dependencies([written]):  # in order
+      return [i + 1]
+
+  return tf.while_loop(lambda i: i < tf.size(tags_), write_one, [tf.constant(0)])

@@ -15,7 +15,10 @@ new sweep directory inside --logdir (any tf.io.gfile path, e.g. a bucket):
                             hparams (seed included) and metrics solved, steps_to_solve,
                             final_loss, final_accuracy, diverged, every one written for every
                             trial, stuck and diverged ones too (HParams draws a trial only if
-                            it has them all)
+                            it has them all); and its curves `loss` and `accuracy`, the tags of
+                            `xor_tf.train --seed=7`, at that run's default picture steps (0, 10,
+                            20, 30, 50, 70, 100, 200, ... and the last), finite like the metrics
+                            (a diverged network: 3.4e38 and 0 from the step it diverged at on)
 
 Flags are parsed and checked before TensorFlow is imported, so --help and flag errors answer at
 once.
@@ -60,6 +63,7 @@ from xor_tf import config as config_lib
 from xor_tf import optim
 from xor_tf import quiet
 from xor_tf import rundir
+from xor_tf import tags
 
 PROG = "xor_tf.sweep"
 HAND_BUILT = tuple(a for a in config_lib.ARCHS if a != "keras")
@@ -220,8 +224,9 @@ def parse_seeds(text):
 # number of seeds) and each slice's per-seed results go to disk at once; but a configuration's
 # census (ensemble.census: solved fraction, median, failure groups with their seeds) is
 # computed over all its seeds in memory. CENSUS_BYTES_PER_SEED bounds what that takes (per-seed
-# arrays read back, 48 bytes, and the census' sorting and seed lists; measured peak for 10^6
-# seeds of 2-2-1 in the README), TENSORFLOW_BYTES what TensorFlow and one slice take.
+# arrays read back, 48 bytes: CENSUS_FIELDS, not the curves; and the census' sorting and seed
+# lists; measured peak for 10^6 seeds of 2-2-1 in the README), TENSORFLOW_BYTES what
+# TensorFlow and one slice take.
 PARAMS_PER_SLICE = 2**20
 CENSUS_BYTES_PER_SEED = 256
 TENSORFLOW_BYTES = 3 * 2**30
@@ -440,6 +445,15 @@ def trial_metrics(steps):
       "final_accuracy": "Fraction of the four XOR points right after the last step; 0 for a "
                         "diverged network, whose outputs are NaN (a NaN labels no point).",
       "diverged": "1 if the loss became NaN or infinite (the network diverged), else 0.",
+      # The curves (`write_trials`): HParams shows a trial's metrics over its steps when the
+      # trial is clicked, so a curve is one only if it is a metric.
+      tags.LOSS: "The loss curve, as `python -m xor_tf.train` logs it for this seed, at 0, 10, "
+                 "20, 30, 50, 70, 100, 200, ... and the last step; its value here is the last, "
+                 "the final loss. Show this column and click a trial (table view) to see the "
+                 f"curve: where a stuck network stalls. {DIVERGED_LOSS:.4g} from the step a "
+                 "network diverged at on.",
+      tags.ACCURACY: "The accuracy curve, at the loss curve's steps; its value here is the "
+                     "last. 0 from the step a network diverged at on.",
   }
 
 
@@ -594,7 +608,8 @@ def failures_markdown(census):
 
 
 def trial_metric_values(results, m):
-  """{tag: value} of seed m's trial: every metric of `trial_metrics`, finite, for every seed."""
+  """{tag: value} of seed m's trial at its last step: every metric of `trial_metrics` but the
+  curves (`trial_curves`), finite, for every seed."""
   steps = results.config.steps
   diverged = bool(results.diverged[m])
   solved_step = int(results.solved_step[m])
@@ -607,20 +622,47 @@ def trial_metric_values(results, m):
   }
 
 
+def trial_curves(results):
+  """Every seed's loss and accuracy curve as a trial writes them: finite, like its metrics.
+
+  From the step a network diverged at on (its loss NaN or infinite), the loss is DIVERGED_LOSS
+  and the accuracy 0, as `trial_metric_values` gives its final_loss and final_accuracy: the
+  curve shoots to the top of the chart there instead of stopping (TensorBoard's charts break
+  on NaN), and its last point is the trial's final_loss.
+
+  Returns:
+    (steps int64 [K], loss float32 [M, K], accuracy float32 [M, K]).
+  """
+  import numpy as np  # pylint: disable=g-import-not-at-top
+  loss, accuracy = results.curve_loss, results.curve_accuracy
+  gone = ~np.isfinite(loss)
+  return (np.asarray(results.curve_steps, np.int64),
+          np.where(gone, np.float32(DIVERGED_LOSS), loss).astype(np.float32),
+          np.where(gone | ~np.isfinite(accuracy), np.float32(0), accuracy).astype(np.float32))
+
+
 def write_trials(config_dir, results, short_name, largest_seed):
-  """One HParams trial per seed: a run directory with its hparams and every metric."""
+  """One HParams trial per seed: a run directory with its hparams, every metric, and its loss
+  and accuracy curves (tags.LOSS, tags.ACCURACY, as a single run) at results.curve_steps."""
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
   from tensorboard.plugins.hparams import api as hp  # pylint: disable=g-import-not-at-top
+  from xor_tf import summaries  # pylint: disable=g-import-not-at-top
 
   step = results.config.steps
   base = hparam_values(results.config)
+  steps, losses, accuracies = trial_curves(results)
+  described = {tag: tags.description(tag) for tag in (tags.LOSS, tags.ACCURACY)}
   for m, seed in enumerate(int(s) for s in results.seeds):
     writer = tf.summary.create_file_writer(
         os.path.join(config_dir, seed_name(seed, largest_seed)))
     with writer.as_default():
       hp.hparams(dict(base, seed=seed), trial_id=trial_id_of(short_name, seed, largest_seed))
-      for tag, value in trial_metric_values(results, m).items():  # described in hp_config
-        tf.summary.scalar(tag, value, step=step)
+    curves = [(tag, int(s), float(v), described[tag])
+              for s, *values in zip(steps, losses[m], accuracies[m])
+              for tag, v in zip(described, values)]
+    # The metrics are described in hp_config.
+    metrics = [(tag, step, value, "") for tag, value in trial_metric_values(results, m).items()]
+    summaries.write_scalars(writer, curves + metrics)
     writer.close()
 
 
@@ -663,14 +705,19 @@ class Progress:
 # ---------------------------------------------------------------------------------------------
 # Results on disk. Each slice of a configuration's seeds that finishes is saved at once as
 # <sweep>/results/<config>/seeds-<first>-<end>.npz (positions in the sweep's sorted seeds, end
-# excluded; numpy arrays seeds, loss, accuracy, solved_step, diverged_step, probabilities),
+# excluded; numpy arrays seeds, loss, accuracy, solved_step, diverged_step, probabilities,
+# curve_loss, curve_accuracy and curve_steps),
 # after its trials' run directories; a configuration whose census is written gets
 # <sweep>/results/<config>/done. That is what --resume reads back instead of training again.
 # (Beside the runs, not in them: TensorBoard sees no event file there.)
 
 RESULTS = "results"
 DONE = "done"
-SLICE_FIELDS = ("seeds", "loss", "accuracy", "solved_step", "diverged_step", "probabilities")
+SLICE_FIELDS = ("seeds", "loss", "accuracy", "solved_step", "diverged_step", "probabilities",
+                "curve_loss", "curve_accuracy")  # per seed: concatenated over slices
+SLICE_STEPS = "curve_steps"  # the curves' steps, one array for all the slice's seeds
+# What a configuration's census reads back: not the curves (8 bytes a seed and curve step).
+CENSUS_FIELDS = SLICE_FIELDS[:6]
 _SLICE_FILE = re.compile(r"seeds-(\d+)-(\d+)\.npz")
 
 
@@ -698,27 +745,33 @@ def save_slice(path, results):
   import numpy as np  # pylint: disable=g-import-not-at-top
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
   buffer = io.BytesIO()
-  np.savez(buffer, **{k: np.asarray(getattr(results, k)) for k in SLICE_FIELDS})
+  np.savez(buffer, **{k: np.asarray(getattr(results, k))
+                      for k in SLICE_FIELDS + (SLICE_STEPS,)})
   tf.io.gfile.makedirs(os.path.dirname(path))
   with tf.io.gfile.GFile(path + ".partial", "wb") as f:
     f.write(buffer.getvalue())
   tf.io.gfile.rename(path + ".partial", path, overwrite=True)
 
 
-def load_slice(path):
+def load_slice(path, fields=SLICE_FIELDS + (SLICE_STEPS,)):
+  """{field: array} of a saved slice, for the `fields` it holds (a slice saved before the
+  curves were has none)."""
   import numpy as np  # pylint: disable=g-import-not-at-top
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
   with tf.io.gfile.GFile(path, "rb") as f:
     with np.load(io.BytesIO(f.read())) as npz:
-      return {k: npz[k] for k in SLICE_FIELDS}
+      return {k: npz[k] for k in fields if k in npz.files}
 
 
 def combined(config, parts):
-  """One `ensemble.Results` from per-slice arrays in seed order (timings: 0)."""
+  """One `ensemble.Results` from per-slice arrays in seed order (timings: 0), with the curves
+  if every part has them."""
   import dataclasses  # pylint: disable=g-import-not-at-top
   import numpy as np  # pylint: disable=g-import-not-at-top
   from xor_tf import ensemble  # pylint: disable=g-import-not-at-top
-  arrays = {k: np.concatenate([p[k] for p in parts]) for k in SLICE_FIELDS}
+  fields = [k for k in SLICE_FIELDS + (SLICE_STEPS,) if all(k in p for p in parts)]
+  arrays = {k: parts[0][k] if k == SLICE_STEPS else np.concatenate([p[k] for p in parts])
+            for k in fields}
   rest = {f.name: 0 for f in dataclasses.fields(ensemble.Results)  # timings
           if f.name not in arrays and f.name != "config"
           and f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING}
@@ -902,12 +955,12 @@ class _Sweep:
           if self.trials == "seed":
             write_trials(config_dir, results, self.trial_names[name], self.largest_seed)
           save_slice(slice_path(saved, lo, hi), results)
-        parts[lo] = {k: getattr(results, k) for k in SLICE_FIELDS}
+        parts[lo] = {k: getattr(results, k) for k in CENSUS_FIELDS}
     if not self.chief:
       return None
     with _Writes(config_dir):
       for lo, hi in have:
-        parts[lo] = load_slice(slice_path(saved, lo, hi))
+        parts[lo] = load_slice(slice_path(saved, lo, hi), CENSUS_FIELDS)
       census = ensemble.census(combined(config, [parts[lo] for lo in sorted(parts)]))
       del parts
       if not done:
